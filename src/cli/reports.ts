@@ -1,0 +1,79 @@
+import type { Command } from 'commander';
+import { formatUsd, parseUsd } from '../core/money.js';
+import { ApiClient, gatewayOptions, type ClientOptions } from './client.js';
+import { formatTable } from './table.js';
+import type { callView, runView, spendRowView, totalsView } from '../gateway/views.js';
+
+type RunView = ReturnType<typeof runView>;
+type CallView = ReturnType<typeof callView>;
+type SpendView = { by: string; rows: ReturnType<typeof spendRowView>[]; total: ReturnType<typeof totalsView> };
+type Options = ClientOptions & { json?: boolean };
+
+const usd = (amount: string | null) => (amount === null ? '-' : `$${amount}`);
+
+export function registerReportCommands(program: Command): void {
+  gatewayOptions(program.command('runs').description('list runs with their spend'))
+    .option('--state <state>', 'only runs in this state (running, paused, stopped, exhausted, completed)')
+    .option('--limit <n>', 'how many, newest first', '50')
+    .action(async (options: Options & { state?: string; limit: string }) => {
+      const query = new URLSearchParams({ limit: options.limit, ...(options.state ? { state: options.state } : {}) });
+      const { runs } = await new ApiClient(options).get<{ runs: RunView[] }>(`/api/runs?${query}`);
+      if (options.json) return console.log(JSON.stringify(runs, null, 2));
+      console.log(formatTable(['run', 'name', 'state', 'spent', 'budget', 'calls', 'in tok', 'out tok', 'created'],
+        runs.map((run) => [run.id, run.name ?? '-', run.state, usd(run.spentUsd), usd(run.budgetUsd), run.calls,
+          run.inputTokens + run.cacheReadTokens + run.cacheWriteTokens, run.outputTokens, run.createdAt ?? '-'])));
+    });
+
+  gatewayOptions(program.command('report <run>').description('one run: its spend by step and model, and its calls'))
+    .action(async (runId: string, options: Options) => {
+      const client = new ApiClient(options);
+      const run = await client.get<RunView>(`/api/runs/${encodeURIComponent(runId)}`);
+      const { calls } = await client.get<{ calls: CallView[] }>(`/api/runs/${encodeURIComponent(runId)}/calls`);
+      if (options.json) return console.log(JSON.stringify({ run, calls }, null, 2));
+      console.log(reportText(run, calls));
+    });
+
+  gatewayOptions(program.command('spend').description('spend grouped by model, key, day, run, project, step or provider'))
+    .option('--by <dimension>', 'model | key | day | run | project | step | provider', 'model')
+    .option('--since <time>', 'ISO date or time')
+    .option('--until <time>', 'ISO date or time')
+    .action(async (options: Options & { by: string; since?: string; until?: string }) => {
+      const query = new URLSearchParams({ by: options.by });
+      if (options.since) query.set('since', options.since);
+      if (options.until) query.set('until', options.until);
+      const spend = await new ApiClient(options).get<SpendView>(`/api/spend?${query}`);
+      if (options.json) return console.log(JSON.stringify(spend, null, 2));
+      console.log(formatTable([spend.by, 'cost', 'calls', 'input tok', 'output tok', 'estimated'],
+        [...spend.rows.map((row) => [row.group ?? '(none)', usd(row.costUsd), row.calls, row.inputTokens + row.cacheReadTokens + row.cacheWriteTokens, row.outputTokens, row.estimatedCalls]),
+          ['total', usd(spend.total.costUsd), spend.total.calls, spend.total.inputTokens + spend.total.cacheReadTokens + spend.total.cacheWriteTokens, spend.total.outputTokens, spend.total.estimatedCalls]]));
+    });
+}
+
+/** The per-run report: totals, then spend by step and model, then each call. */
+export function reportText(run: RunView, calls: CallView[]): string {
+  const lines = [
+    `run ${run.id}${run.name ? ` (${run.name})` : ''}: ${run.state}`,
+    `spent ${usd(run.spentUsd)}${run.budgetUsd ? ` of ${usd(run.budgetUsd)}` : ''} in ${run.calls} calls, ` +
+      `${run.inputTokens + run.cacheReadTokens + run.cacheWriteTokens} input + ${run.outputTokens} output tokens` +
+      (run.estimatedCalls > 0 ? `, ${run.estimatedCalls} estimated` : ''),
+    '',
+  ];
+  const groups = new Map<string, { cost: bigint; calls: number; output: number }>();
+  for (const call of calls) {
+    const key = `${call.step ?? '(no step)'}\u0000${call.model}`;
+    const group = groups.get(key) ?? { cost: 0n, calls: 0, output: 0 };
+    group.cost += parseUsd(call.costUsd);
+    group.calls += 1;
+    group.output += call.outputTokens;
+    groups.set(key, group);
+  }
+  lines.push(formatTable(['step', 'model', 'calls', 'output tok', 'cost'],
+    [...groups].map(([key, group]) => {
+      const [step, model] = key.split('\u0000');
+      return [step!, model!, group.calls, group.output, usd(formatUsd(group.cost))];
+    })));
+  lines.push('', formatTable(['call', 'step', 'model', 'status', 'in', 'out', 'cost', 'est', 'ms'],
+    calls.map((call) => [call.id, call.step ?? '-', call.model, call.status, call.inputTokens + call.cacheReadTokens + call.cacheWriteTokens,
+      call.outputTokens, usd(call.costUsd), call.estimated ? 'yes' : '', Math.round(call.latencyMs)])));
+  return lines.join('\n');
+}

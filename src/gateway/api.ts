@@ -1,0 +1,168 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { MoneyFormatError, parseUsd, type Money } from '../core/money.js';
+import { GatewayError, invalidRequest } from '../protocols/errors.js';
+import type { RunState, SpendDimension } from '../stores/ledger.js';
+import { emptyTotals } from '../stores/ledger.js';
+import type { Gateway } from './gateway.js';
+import { parseJsonObject, readBody, sendJson } from './http.js';
+import { presentedToken } from './identity.js';
+import { hashToken, newId, newToken, tokensMatch } from './secrets.js';
+import { callView, keyView, runView, spendRowView, totalsView } from './views.js';
+
+const SPEND_DIMENSIONS: SpendDimension[] = ['model', 'key', 'day', 'run', 'project', 'step', 'provider'];
+const RUN_STATES: RunState[] = ['running', 'paused', 'stopped', 'exhausted', 'completed'];
+
+/** The control API. Every route needs the admin token; run tokens and virtual keys get 403. */
+export async function handleApi(gateway: Gateway, request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
+  authorizeAdmin(gateway, request);
+  const method = request.method ?? 'GET';
+  const parts = url.pathname.split('/').filter(Boolean).slice(1); // drop "api"
+  const route = `${method} /${parts.map((part, index) => (index % 2 === 1 ? ':id' : part)).join('/')}`;
+  const id = parts[1];
+
+  switch (route) {
+    case 'POST /runs':
+      return sendJson(response, 201, await createRun(gateway, await readJson(gateway, request)));
+    case 'GET /runs': {
+      const state = url.searchParams.get('state') ?? undefined;
+      if (state !== undefined && !RUN_STATES.includes(state as RunState)) throw invalidRequest(`state must be one of ${RUN_STATES.join(', ')}`, 'state');
+      const runs = await gateway.ledger.listRuns({ limit: boundedInt(url.searchParams.get('limit'), 100, 1000), state: state as RunState | undefined });
+      const totals = await gateway.ledger.runTotals(runs.map((run) => run.id));
+      return sendJson(response, 200, { runs: runs.map((run) => runView(run, totals.get(run.id))) });
+    }
+    case 'GET /runs/:id': {
+      const run = await gateway.ledger.getRun(id!);
+      if (!run) throw notFound(`run ${id}`);
+      const totals = await gateway.ledger.runTotals([run.id]);
+      return sendJson(response, 200, runView(run, totals.get(run.id)));
+    }
+    case 'GET /runs/:id/calls': {
+      if (!(await gateway.ledger.getRun(id!))) throw notFound(`run ${id}`);
+      const calls = await gateway.ledger.listCalls(id!);
+      return sendJson(response, 200, { calls: calls.map(callView) });
+    }
+    case 'GET /spend': {
+      const by = (url.searchParams.get('by') ?? 'model') as SpendDimension;
+      if (!SPEND_DIMENSIONS.includes(by)) throw invalidRequest(`by must be one of ${SPEND_DIMENSIONS.join(', ')}`, 'by');
+      const rows = await gateway.ledger.spend({
+        by,
+        since: timeParameter(url, 'since'),
+        until: timeParameter(url, 'until'),
+        runId: url.searchParams.get('run') ?? undefined,
+      });
+      const total = rows.reduce((sum, row) => ({
+        cost: sum.cost + row.cost,
+        inputTokens: sum.inputTokens + row.inputTokens,
+        cacheReadTokens: sum.cacheReadTokens + row.cacheReadTokens,
+        cacheWriteTokens: sum.cacheWriteTokens + row.cacheWriteTokens,
+        outputTokens: sum.outputTokens + row.outputTokens,
+        calls: sum.calls + row.calls,
+        estimatedCalls: sum.estimatedCalls + row.estimatedCalls,
+      }), emptyTotals());
+      return sendJson(response, 200, { by, rows: rows.map(spendRowView), total: totalsView(total) });
+    }
+    case 'POST /keys': {
+      const body = await readJson(gateway, request);
+      const name = optionalString(body, 'name');
+      if (!name) throw invalidRequest('"name" is required', 'name');
+      const token = newToken('it_key');
+      const key = await gateway.ledger.createKey({
+        id: newId('key'), tokenHash: hashToken(token), name, project: optionalString(body, 'project'), createdAt: Date.now(),
+      });
+      return sendJson(response, 201, { ...keyView(key), key: token });
+    }
+    case 'GET /keys':
+      return sendJson(response, 200, { keys: (await gateway.ledger.listKeys()).map(keyView) });
+    case 'GET /models':
+      return sendJson(response, 200, {
+        models: gateway.prices.models().map((model) => ({ id: model.id, provider: model.provider, source: model.source })),
+      });
+    default:
+      throw notFound(`${method} ${url.pathname}`);
+  }
+}
+
+async function createRun(gateway: Gateway, body: Record<string, unknown>) {
+  const parentId = optionalString(body, 'parent');
+  let project = optionalString(body, 'project');
+  if (parentId) {
+    const parent = await gateway.ledger.getRun(parentId);
+    if (!parent) throw notFound(`parent run ${parentId}`);
+    project ??= parent.project;
+  }
+  const deadlineMs = optionalPositiveInt(body, 'deadlineMs');
+  const token = newToken('it_run');
+  const run = await gateway.ledger.createRun({
+    id: newId('run'),
+    tokenHash: hashToken(token),
+    name: optionalString(body, 'name'),
+    parentId,
+    project,
+    budget: optionalMoney(body, 'budgetUsd'),
+    budgetTokens: optionalPositiveInt(body, 'budgetTokens'),
+    maxCalls: optionalPositiveInt(body, 'maxCalls'),
+    deadlineAt: deadlineMs === null ? null : Date.now() + deadlineMs,
+    createdAt: Date.now(),
+  });
+  // The token is the run's API key for its agent: returned here once, stored only as a digest.
+  return { ...runView(run), token };
+}
+
+function authorizeAdmin(gateway: Gateway, request: IncomingMessage): void {
+  const token = presentedToken(request);
+  if (!token) throw new GatewayError('invalid_api_key', 'authentication', 'the control API needs the admin token (Authorization: Bearer …)', { retryable: false });
+  if (!tokensMatch(token, gateway.adminToken)) {
+    throw new GatewayError('permission_denied', token.startsWith('it_run_') || token.startsWith('it_key_') ? 'permission' : 'authentication',
+      'this token may not use the control API', { retryable: false });
+  }
+}
+
+async function readJson(gateway: Gateway, request: IncomingMessage): Promise<Record<string, unknown>> {
+  const body = await readBody(request, gateway.config.maxBodyBytes);
+  return body.length === 0 ? {} : parseJsonObject(body);
+}
+
+function notFound(what: string): GatewayError {
+  return new GatewayError('not_found', 'not_found', `${what} not found`, { retryable: false });
+}
+
+function optionalString(body: Record<string, unknown>, field: string): string | null {
+  const value = body[field];
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string' || value.length === 0 || value.length > 200) throw invalidRequest(`"${field}" must be a string of 1-200 characters`, field);
+  return value;
+}
+
+function optionalPositiveInt(body: Record<string, unknown>, field: string): number | null {
+  const value = body[field];
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) throw invalidRequest(`"${field}" must be a positive integer`, field);
+  return value;
+}
+
+function optionalMoney(body: Record<string, unknown>, field: string): Money | null {
+  const value = body[field];
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'number' && typeof value !== 'string') throw invalidRequest(`"${field}" must be a decimal USD amount`, field);
+  try {
+    const amount = parseUsd(value);
+    if (amount < 0n) throw invalidRequest(`"${field}" must not be negative`, field);
+    return amount;
+  } catch (error) {
+    if (error instanceof MoneyFormatError) throw invalidRequest(`"${field}": ${error.message}`, field);
+    throw error;
+  }
+}
+
+function boundedInt(text: string | null, fallback: number, max: number): number {
+  const value = text === null ? fallback : Number(text);
+  return Number.isSafeInteger(value) && value > 0 ? Math.min(value, max) : fallback;
+}
+
+function timeParameter(url: URL, name: string): number | undefined {
+  const text = url.searchParams.get(name);
+  if (text === null) return undefined;
+  const time = Date.parse(text);
+  if (Number.isNaN(time)) throw invalidRequest(`${name} must be an ISO date or time`, name);
+  return time;
+}

@@ -1,0 +1,84 @@
+import { readFileSync } from 'node:fs';
+import type { Protocol } from '../core/tokenizer.js';
+import type { UsdPerMillion } from '../core/prices.js';
+
+/** Where a provider lives and how to authenticate to it. Keys come from the environment or the file, never from logs. */
+export interface ProviderConfig {
+  /** OpenAI-style base URL including /v1 (https://api.openai.com/v1), or Anthropic's origin (https://api.anthropic.com). */
+  baseUrl: string;
+  apiKey?: string;
+  /** Name of an environment variable holding the key (preferred over apiKey in files). */
+  apiKeyEnv?: string;
+  /** Wire formats this provider speaks. */
+  protocols: Protocol[];
+  /** A local server (Ollama, vLLM, llama.cpp): its models are priced $0, on purpose. */
+  local?: boolean;
+  /** Models served here beyond those the price table attributes to this provider. */
+  models?: string[];
+}
+
+export interface GatewayConfig {
+  providers: Record<string, ProviderConfig>;
+  prices: {
+    /** Price files in our format; later ones override earlier ones and the shipped table. */
+    files: string[];
+    /** LiteLLM model_prices_and_context_window.json files to import. */
+    litellm: string[];
+    /** A price for models nobody priced. Unset means such models are refused. */
+    defaultUsdPerMillion?: UsdPerMillion;
+  };
+  /** Largest request body accepted, in bytes. */
+  maxBodyBytes: number;
+  /** How long to wait for an upstream's response headers. */
+  upstreamHeadersTimeoutMs: number;
+}
+
+export const DEFAULT_PROVIDERS: Record<string, ProviderConfig> = {
+  openai: { baseUrl: 'https://api.openai.com/v1', apiKeyEnv: 'OPENAI_API_KEY', protocols: ['openai-chat', 'openai-responses'] },
+  anthropic: { baseUrl: 'https://api.anthropic.com', apiKeyEnv: 'ANTHROPIC_API_KEY', protocols: ['anthropic-messages'] },
+  google: {
+    baseUrl: 'https://generativelanguage.googleapis.com/v1beta/openai',
+    apiKeyEnv: 'GEMINI_API_KEY',
+    protocols: ['openai-chat'],
+  },
+  ollama: { baseUrl: 'http://127.0.0.1:11434/v1', protocols: ['openai-chat'], local: true },
+};
+
+export function defaultConfig(): GatewayConfig {
+  return {
+    providers: structuredClone(DEFAULT_PROVIDERS),
+    prices: { files: [], litellm: [] },
+    maxBodyBytes: 8 * 1024 * 1024,
+    upstreamHeadersTimeoutMs: 300_000,
+  };
+}
+
+export class ConfigError extends Error {
+  readonly code = 'invalid_config';
+}
+
+/** Reads a JSON config file and lays it over the defaults (providers merge by name). */
+export function loadConfig(path: string | undefined): GatewayConfig {
+  const config = defaultConfig();
+  if (!path) return config;
+  let file: Partial<GatewayConfig>;
+  try {
+    file = JSON.parse(readFileSync(path, 'utf8')) as Partial<GatewayConfig>;
+  } catch (error) {
+    throw new ConfigError(`cannot read config ${path}: ${(error as Error).message}`);
+  }
+  for (const [name, provider] of Object.entries(file.providers ?? {})) {
+    if (typeof provider?.baseUrl !== 'string' || !Array.isArray(provider.protocols)) {
+      throw new ConfigError(`config ${path}: provider "${name}" needs baseUrl and protocols`);
+    }
+    config.providers[name] = provider;
+  }
+  if (file.prices) config.prices = { ...config.prices, ...file.prices };
+  if (typeof file.maxBodyBytes === 'number') config.maxBodyBytes = file.maxBodyBytes;
+  if (typeof file.upstreamHeadersTimeoutMs === 'number') config.upstreamHeadersTimeoutMs = file.upstreamHeadersTimeoutMs;
+  return config;
+}
+
+export function providerApiKey(provider: ProviderConfig, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return (provider.apiKeyEnv ? env[provider.apiKeyEnv] : undefined) ?? provider.apiKey;
+}

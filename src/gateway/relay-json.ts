@@ -1,0 +1,90 @@
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import { formatUsd } from '../core/money.js';
+import type { ProtocolAdapter } from '../protocols/adapter.js';
+import { GatewayError } from '../protocols/errors.js';
+import type { CallRecord } from '../stores/ledger.js';
+import type { Gateway } from './gateway.js';
+import { HOP_BY_HOP } from './http.js';
+import type { CallContext, CallOutcome } from './settle.js';
+
+export interface RelayArguments {
+  gateway: Gateway;
+  adapter: ProtocolAdapter;
+  call: CallContext;
+  upstream: Dispatcher.ResponseData;
+  response: ServerResponse;
+  abort: AbortController;
+  settle: (outcome: CallOutcome) => Promise<CallRecord | undefined>;
+}
+
+/** A whole (non-streamed) answer: read it, price it, record it, then hand it over unchanged. */
+export async function relayJson({ adapter, call, upstream, response, abort, settle }: RelayArguments): Promise<void> {
+  const requestId = upstreamRequestId(upstream.headers);
+  let text: string;
+  try {
+    text = await upstream.body.text();
+  } catch (error) {
+    if (!abort.signal.aborted) throw new GatewayError('upstream_disconnected', 'upstream', 'the provider closed the connection before answering');
+    // The agent left while the provider worked on its prompt: the prompt is billed.
+    await settle(outcomeOf('client_aborted', 499, 'client_closed', undefined, '', requestId));
+    return;
+  }
+  if (upstream.statusCode >= 400) {
+    // Providers do not bill refused or failed requests; the error goes back as the provider wrote it.
+    await settle({ ...outcomeOf('upstream_error', upstream.statusCode, `upstream_${upstream.statusCode}`, undefined, '', requestId), billable: false });
+    response.writeHead(upstream.statusCode, { ...passthroughHeaders(upstream.headers), 'x-intime-call-id': call.id });
+    response.end(text);
+    return;
+  }
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    // The provider generated something and will bill it; we count what it sent.
+    await settle(outcomeOf('failed', 502, 'upstream_malformed_response', undefined, text, requestId));
+    throw new GatewayError('upstream_malformed_response', 'upstream', 'the provider answered with malformed JSON', { retryable: false });
+  }
+  const usage = adapter.usageOf(json);
+  const record = await settle(outcomeOf('ok', upstream.statusCode, null, usage, usage ? '' : adapter.outputTextOf(json), requestId ?? stringOrNull(json.id)));
+  response.writeHead(upstream.statusCode, {
+    ...passthroughHeaders(upstream.headers),
+    'content-length': Buffer.byteLength(text),
+    ...(record ? costHeaders(record) : {}),
+  });
+  response.end(text);
+}
+
+export function outcomeOf(
+  status: CallOutcome['status'], httpStatus: number, errorCode: string | null,
+  reported: CallOutcome['reported'], deliveredOutput: string, upstreamRequestId: string | null,
+): CallOutcome {
+  return { status, httpStatus, errorCode, reported, reportedFinal: reported !== undefined, deliveredOutput, billable: true, upstreamRequestId };
+}
+
+export function costHeaders(record: CallRecord): Record<string, string> {
+  return {
+    'x-intime-call-id': record.id,
+    'x-intime-cost-usd': formatUsd(record.cost),
+    'x-intime-estimated': String(record.estimated),
+  };
+}
+
+/** The provider's response headers worth keeping: request ids, rate limits, content type. */
+export function passthroughHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
+  const kept: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || name === 'set-cookie' || name === 'date') continue;
+    kept[name] = value;
+  }
+  return kept;
+}
+
+export function upstreamRequestId(headers: IncomingHttpHeaders): string | null {
+  const value = headers['x-request-id'] ?? headers['request-id'];
+  return typeof value === 'string' ? value : null;
+}
+
+function stringOrNull(value: unknown): string | null {
+  return typeof value === 'string' ? value : null;
+}

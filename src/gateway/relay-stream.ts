@@ -1,0 +1,87 @@
+import type { ServerResponse } from 'node:http';
+import { createParser } from 'eventsource-parser';
+import { GatewayError } from '../protocols/errors.js';
+import { eventJson, serializeEvent, type SseEvent } from '../protocols/sse.js';
+import { passthroughHeaders, upstreamRequestId, type RelayArguments } from './relay-json.js';
+import type { CallOutcome } from './settle.js';
+
+/**
+ * A streamed answer, relayed event by event: each upstream event is parsed, metered and
+ * re-emitted whole, so a cut never leaves half an event. The upstream is read only as
+ * fast as the agent reads (backpressure), and the ledger entry is made durable before
+ * the protocol's final event is sent.
+ */
+export async function relayStream({ adapter, call, upstream, response, abort, settle }: RelayArguments): Promise<void> {
+  const meter = adapter.meterStream(call.request);
+  const requestId = upstreamRequestId(upstream.headers);
+  const outcome = (status: CallOutcome['status'], httpStatus: number, errorCode: string | null): CallOutcome => ({
+    status, httpStatus, errorCode,
+    reported: meter.usage,
+    reportedFinal: meter.usageFinal,
+    deliveredOutput: meter.deliveredOutput(),
+    billable: true,
+    upstreamRequestId: requestId ?? meter.responseId ?? null,
+  });
+
+  response.writeHead(upstream.statusCode, {
+    ...passthroughHeaders(upstream.headers),
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    'x-intime-call-id': call.id,
+  });
+  response.flushHeaders();
+
+  const pending: SseEvent[] = [];
+  const parser = createParser({ onEvent: (event) => pending.push({ event: event.event, data: event.data }) });
+  const decoder = new TextDecoder();
+  let finished = false;
+  try {
+    for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
+      parser.feed(decoder.decode(chunk, { stream: true }));
+      for (const event of pending) {
+        const json = eventJson(event);
+        if (!meter.observe(event, json)) continue;
+        if (adapter.isFinalEvent(event, json)) {
+          finished = true;
+          await settle(outcome('ok', upstream.statusCode, null));
+        }
+        call.firstTokenAtMonotonic ??= performance.now();
+        if (!response.write(serializeEvent(event))) await drained(response);
+      }
+      pending.length = 0;
+    }
+  } catch (error) {
+    if (abort.signal.aborted) {
+      await settle(outcome('client_aborted', 499, 'client_closed'));
+      return;
+    }
+    return endWithError(new GatewayError('upstream_disconnected', 'upstream', 'the provider closed the stream before it finished', { retryable: false }));
+  }
+  if (!finished) {
+    if (abort.signal.aborted) {
+      await settle(outcome('client_aborted', 499, 'client_closed'));
+      return;
+    }
+    return endWithError(new GatewayError('upstream_disconnected', 'upstream', 'the provider ended the stream without finishing it', { retryable: false }));
+  }
+  await settle(outcome('ok', upstream.statusCode, null));
+  response.end();
+
+  async function endWithError(error: GatewayError): Promise<void> {
+    await settle(outcome('failed', 502, error.code));
+    if (!response.destroyed) response.end(serializeEvent(adapter.streamErrorEvent(error)));
+  }
+}
+
+/** Waits until the agent has taken what was written, or has gone away. */
+function drained(response: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      response.off('drain', done);
+      response.off('close', done);
+      resolve();
+    };
+    response.on('drain', done);
+    response.on('close', done);
+  });
+}

@@ -1,0 +1,80 @@
+import { formatUsd, type Money } from '../core/money.js';
+import type { CallRecord, KeyRecord, RunRecord, SpendRow, SpendTotals } from '../stores/ledger.js';
+import { emptyTotals } from '../stores/ledger.js';
+
+/** API shapes. Money is a decimal string in USD: exact, and readable without a unit table. */
+const usd = (amount: Money) => formatUsd(amount);
+const iso = (epochMs: number | null) => (epochMs === null ? null : new Date(epochMs).toISOString());
+
+export function runView(run: RunRecord, totals: SpendTotals = emptyTotals()) {
+  return {
+    id: run.id,
+    name: run.name,
+    parent: run.parentId,
+    project: run.project,
+    state: run.state,
+    spentUsd: usd(totals.cost),
+    budgetUsd: run.budget === null ? null : usd(run.budget),
+    remainingUsd: run.budget === null ? null : usd(run.budget - totals.cost),
+    budgetTokens: run.budgetTokens,
+    maxCalls: run.maxCalls,
+    deadline: iso(run.deadlineAt),
+    inputTokens: totals.inputTokens,
+    cacheReadTokens: totals.cacheReadTokens,
+    cacheWriteTokens: totals.cacheWriteTokens,
+    outputTokens: totals.outputTokens,
+    calls: totals.calls,
+    estimatedCalls: totals.estimatedCalls,
+    createdAt: iso(run.createdAt),
+    endedAt: iso(run.endedAt),
+  };
+}
+
+export function callView(call: CallRecord) {
+  return {
+    id: call.id,
+    run: call.runId,
+    key: call.keyId,
+    project: call.project,
+    step: call.step,
+    agent: call.agent,
+    provider: call.provider,
+    model: call.model,
+    protocol: call.protocol,
+    stream: call.stream,
+    inputTokens: call.inputTokens,
+    cacheReadTokens: call.cacheReadTokens,
+    cacheWriteTokens: call.cacheWriteTokens,
+    outputTokens: call.outputTokens,
+    reasoningTokens: call.reasoningTokens,
+    costUsd: usd(call.cost),
+    estimated: call.estimated,
+    status: call.status,
+    httpStatus: call.httpStatus,
+    errorCode: call.errorCode,
+    upstreamRequestId: call.upstreamRequestId,
+    startedAt: iso(call.startedAt),
+    latencyMs: call.latencyMs,
+    timeToFirstTokenMs: call.timeToFirstTokenMs,
+  };
+}
+
+export function spendRowView(row: SpendRow) {
+  return { group: row.group, ...totalsView(row) };
+}
+
+export function totalsView(totals: SpendTotals) {
+  return {
+    costUsd: usd(totals.cost),
+    inputTokens: totals.inputTokens,
+    cacheReadTokens: totals.cacheReadTokens,
+    cacheWriteTokens: totals.cacheWriteTokens,
+    outputTokens: totals.outputTokens,
+    calls: totals.calls,
+    estimatedCalls: totals.estimatedCalls,
+  };
+}
+
+export function keyView(key: KeyRecord) {
+  return { id: key.id, name: key.name, project: key.project, createdAt: iso(key.createdAt), revokedAt: iso(key.revokedAt) };
+}

@@ -1,0 +1,127 @@
+import type { Money } from '../core/money.js';
+import type { Protocol } from '../core/tokenizer.js';
+import type { Usage } from '../core/usage.js';
+
+export type RunState = 'running' | 'paused' | 'stopped' | 'exhausted' | 'completed';
+
+export interface RunRecord {
+  id: string;
+  name: string | null;
+  parentId: string | null;
+  project: string | null;
+  state: RunState;
+  budget: Money | null;
+  budgetTokens: number | null;
+  maxCalls: number | null;
+  /** Epoch milliseconds after which the run may not spend. */
+  deadlineAt: number | null;
+  createdAt: number;
+  endedAt: number | null;
+}
+
+export interface KeyRecord {
+  id: string;
+  name: string;
+  project: string | null;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+/** Who is calling: a run's own token, or a long-lived virtual key. */
+export type Identity = { kind: 'run'; run: RunRecord } | { kind: 'key'; key: KeyRecord };
+
+export type CallStatus =
+  | 'ok'            // completed, usage from the upstream
+  | 'upstream_error' // the upstream answered with an error status
+  | 'failed'        // the upstream broke (disconnect, malformed answer, unreachable)
+  | 'client_aborted'; // the agent went away mid-call
+
+/** One ledger entry: a model call, priced. */
+export interface CallRecord extends Usage {
+  id: string;
+  runId: string | null;
+  keyId: string | null;
+  project: string | null;
+  step: string | null;
+  agent: string | null;
+  provider: string;
+  model: string;
+  protocol: Protocol;
+  stream: boolean;
+  cost: Money;
+  /** True when some token counts came from our tokenizer, not from the upstream's usage. */
+  estimated: boolean;
+  status: CallStatus;
+  httpStatus: number;
+  errorCode: string | null;
+  upstreamRequestId: string | null;
+  startedAt: number;
+  latencyMs: number;
+  timeToFirstTokenMs: number | null;
+}
+
+export interface SpendTotals {
+  cost: Money;
+  inputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  outputTokens: number;
+  calls: number;
+  estimatedCalls: number;
+}
+
+export type SpendDimension = 'model' | 'key' | 'day' | 'run' | 'project' | 'step' | 'provider';
+
+export interface SpendRow extends SpendTotals {
+  group: string | null;
+}
+
+export interface NewRun {
+  id: string;
+  tokenHash: string;
+  name: string | null;
+  parentId: string | null;
+  project: string | null;
+  budget: Money | null;
+  budgetTokens: number | null;
+  maxCalls: number | null;
+  deadlineAt: number | null;
+  createdAt: number;
+}
+
+export interface NewKey {
+  id: string;
+  tokenHash: string;
+  name: string;
+  project: string | null;
+  createdAt: number;
+}
+
+export interface SpendQuery {
+  by: SpendDimension;
+  since?: number;
+  until?: number;
+  runId?: string;
+}
+
+/**
+ * The durable record of runs, keys and calls. recordCall resolves only once the entry is
+ * durable (it survives the gateway process being killed).
+ */
+export interface LedgerStore {
+  createRun(run: NewRun): Promise<RunRecord>;
+  createKey(key: NewKey): Promise<KeyRecord>;
+  listKeys(): Promise<KeyRecord[]>;
+  findIdentity(tokenHash: string): Promise<Identity | undefined>;
+  getRun(id: string): Promise<RunRecord | undefined>;
+  listRuns(options: { limit: number; state?: RunState }): Promise<RunRecord[]>;
+  recordCall(call: CallRecord): Promise<void>;
+  listCalls(runId: string): Promise<CallRecord[]>;
+  runTotals(runIds: string[]): Promise<Map<string, SpendTotals>>;
+  spend(query: SpendQuery): Promise<SpendRow[]>;
+  close(): Promise<void>;
+}
+
+export function emptyTotals(): SpendTotals {
+  return { cost: 0n, inputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, outputTokens: 0, calls: 0, estimatedCalls: 0 };
+}
