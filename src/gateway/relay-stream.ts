@@ -40,6 +40,9 @@ export async function relayStream({ adapter, call, upstream, response, abort, se
       parser.feed(decoder.decode(chunk, { stream: true }));
       for (const event of pending) {
         const json = eventJson(event);
+        // Every event of these protocols is JSON but OpenAI's [DONE]; garbage from a broken
+        // upstream would only make the agent's SDK throw, so it is dropped, not relayed.
+        if (json === undefined && event.data !== '[DONE]') continue;
         if (!meter.observe(event, json)) continue;
         if (adapter.isFinalEvent(event, json)) {
           finished = true;
