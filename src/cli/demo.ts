@@ -1,12 +1,8 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { displayUsd, parseUsd } from '../core/money.js';
-import { loadConfig } from '../gateway/config.js';
-import { startGateway } from '../gateway/gateway.js';
-import { loadPriceTable } from '../gateway/price-loader.js';
 import type { runView } from '../gateway/views.js';
-import { startSim } from '../sim/index.js';
-import { researchAgent, supportAgent, type DemoRun } from '../demo/workload.js';
+import type { DemoRun } from '../demo/workload.js';
 import { CliError, DEFAULT_PORT } from './client.js';
 import { onShutdown, parsePort } from './serve.js';
 import { formatTable } from './table.js';
@@ -26,6 +22,11 @@ export function registerDemoCommand(program: Command): void {
       if (!simulated && (!process.env.OPENAI_API_KEY || !process.env.ANTHROPIC_API_KEY)) {
         throw new CliError('--real needs OPENAI_API_KEY and ANTHROPIC_API_KEY in the environment');
       }
+      // Loaded here, not at the top: every other command starts faster without the SDKs and the sim.
+      const [{ loadConfig }, { startGateway }, { loadPriceTable }, { startSim }, { researchAgent, supportAgent }] = await Promise.all([
+        import('../gateway/config.js'), import('../gateway/gateway.js'), import('../gateway/price-loader.js'),
+        import('../sim/index.js'), import('../demo/workload.js'),
+      ]);
       const config = loadConfig(undefined);
       const sim = simulated ? await startSim({ priceTable: loadPriceTable(config) }) : undefined;
       const gateway = await startGateway({ port: options.port, dataDir: options.dataDir, config, simUrl: sim?.url });

@@ -1,9 +1,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { startGateway } from '../gateway/gateway.js';
 import { loadConfig } from '../gateway/config.js';
 import { loadPriceTable } from '../gateway/price-loader.js';
-import { startSim } from '../sim/index.js';
 import { DEFAULT_PORT } from './client.js';
 
 export function registerServeCommands(program: Command): void {
@@ -17,6 +15,7 @@ export function registerServeCommands(program: Command): void {
     .option('--config <file>', 'JSON config: providers, price files, limits')
     .option('--sim', 'use the built-in simulated provider as every upstream (no API keys needed)')
     .action(async (options: { port: number; host: string; dataDir: string; db?: string; config?: string; sim?: boolean }) => {
+      const [{ startGateway }, { startSim }] = await Promise.all([import('../gateway/gateway.js'), import('../sim/index.js')]);
       const config = loadConfig(options.config);
       const sim = options.sim ? await startSim({ priceTable: loadPriceTable(config) }) : undefined;
       const gateway = await startGateway({
@@ -39,6 +38,7 @@ export function registerServeCommands(program: Command): void {
     .addOption(new Option('--port <port>', 'port to listen on').default(4243).argParser(parsePort))
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .action(async (options: { port: number; host: string }) => {
+      const { startSim } = await import('../sim/index.js');
       const sim = await startSim({ port: options.port, host: options.host, priceTable: loadPriceTable(loadConfig(undefined)) });
       process.stderr.write(`intime sim (SIMULATED PROVIDER) listening on ${sim.url}\n`);
       process.stderr.write(`  OpenAI base URL: ${sim.url}/v1   Anthropic base URL: ${sim.url}\n`);
