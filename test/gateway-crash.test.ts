@@ -51,7 +51,9 @@ describe('a gateway killed with SIGKILL under load', () => {
       }
     };
     const workers = Array.from({ length: 64 }, worker);
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // Kill mid-load: once plenty of calls have finished and the rest are in flight.
+    const until = Date.now() + 20_000;
+    while (completed.length < 100 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
     first.child.kill('SIGKILL');
     await first.exited;
     stopped = true;

@@ -4,6 +4,7 @@ import { registerKeyCommands } from './keys.js';
 import { registerReportCommands } from './reports.js';
 import { registerServeCommands } from './serve.js';
 import { registerDemoCommand } from './demo.js';
+import { registerRunCommand } from './run.js';
 
 const program = new Command('intime')
   .description('InTime: a clock on every AI agent\'s arm. Meters every model call in money, to the last token.')
@@ -12,6 +13,7 @@ const program = new Command('intime')
 
 registerServeCommands(program);
 registerDemoCommand(program);
+registerRunCommand(program);
 registerReportCommands(program);
 registerKeyCommands(program);
 

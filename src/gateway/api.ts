@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { MoneyFormatError, parseUsd, type Money } from '../core/money.js';
+import { formatUsd, MoneyFormatError, parseUsd, type Money } from '../core/money.js';
 import { GatewayError, invalidRequest } from '../protocols/errors.js';
-import type { RunState, SpendDimension } from '../stores/ledger.js';
+import type { BudgetRecord, RunState, SpendDimension } from '../stores/ledger.js';
 import { emptyTotals } from '../stores/ledger.js';
 import type { Gateway } from './gateway.js';
 import { parseJsonObject, readBody, sendJson } from './http.js';
@@ -28,13 +28,34 @@ export async function handleApi(gateway: Gateway, request: IncomingMessage, resp
       if (state !== undefined && !RUN_STATES.includes(state as RunState)) throw invalidRequest(`state must be one of ${RUN_STATES.join(', ')}`, 'state');
       const runs = await gateway.ledger.listRuns({ limit: boundedInt(url.searchParams.get('limit'), 100, 1000), state: state as RunState | undefined });
       const totals = await gateway.ledger.runTotals(runs.map((run) => run.id));
-      return sendJson(response, 200, { runs: runs.map((run) => runView(run, totals.get(run.id))) });
+      const clocks = await Promise.all(runs.map((run) => gateway.budgets.runClock(run.id)));
+      return sendJson(response, 200, { runs: runs.map((run, index) => runView(run, totals.get(run.id), clocks[index])) });
     }
     case 'GET /runs/:id': {
       const run = await gateway.ledger.getRun(id!);
       if (!run) throw notFound(`run ${id}`);
       const totals = await gateway.ledger.runTotals([run.id]);
-      return sendJson(response, 200, runView(run, totals.get(run.id)));
+      return sendJson(response, 200, {
+        ...runView(run, totals.get(run.id), await gateway.budgets.runClock(run.id)),
+        lastModel: await gateway.ledger.lastModel(run.id),
+        callsInFlight: gateway.inflight.count(run.id),
+      });
+    }
+    case 'POST /runs/:id/stop': {
+      const run = await gateway.budgets.run(id!);
+      if (!run) throw notFound(`run ${id}`);
+      const body = await readJson(gateway, request);
+      const note = optionalString(body, 'note');
+      if (run.state === 'running' || run.state === 'paused') await gateway.budgets.endRun(run.id, 'stopped', note ?? 'stopped');
+      const totals = await gateway.ledger.runTotals([run.id]);
+      return sendJson(response, 200, runView((await gateway.budgets.run(run.id))!, totals.get(run.id), await gateway.budgets.runClock(run.id)));
+    }
+    case 'POST /runs/:id/complete': {
+      const run = await gateway.budgets.run(id!);
+      if (!run) throw notFound(`run ${id}`);
+      if (run.state === 'running' || run.state === 'paused') await gateway.budgets.endRun(run.id, 'completed', 'finished');
+      const totals = await gateway.ledger.runTotals([run.id]);
+      return sendJson(response, 200, runView((await gateway.budgets.run(run.id))!, totals.get(run.id), await gateway.budgets.runClock(run.id)));
     }
     case 'GET /runs/:id/calls': {
       if (!(await gateway.ledger.getRun(id!))) throw notFound(`run ${id}`);
@@ -73,6 +94,17 @@ export async function handleApi(gateway: Gateway, request: IncomingMessage, resp
     }
     case 'GET /keys':
       return sendJson(response, 200, { keys: (await gateway.ledger.listKeys()).map(keyView) });
+    case 'PUT /budgets':
+    case 'POST /budgets': {
+      const budget = budgetFrom(await readJson(gateway, request));
+      if (budget.scope.startsWith('key:') && !(await gateway.ledger.listKeys()).some((key) => `key:${key.id}` === budget.scope)) {
+        throw notFound(budget.scope);
+      }
+      await gateway.budgets.setBudget(budget);
+      return sendJson(response, 200, budgetView(budget, gateway));
+    }
+    case 'GET /budgets':
+      return sendJson(response, 200, { budgets: gateway.budgets.listBudgets().map((budget) => budgetView(budget, gateway)) });
     case 'GET /models':
       return sendJson(response, 200, {
         models: gateway.prices.models().map((model) => ({ id: model.id, provider: model.provider, source: model.source })),
@@ -102,10 +134,54 @@ async function createRun(gateway: Gateway, body: Record<string, unknown>) {
     budgetTokens: optionalPositiveInt(body, 'budgetTokens'),
     maxCalls: optionalPositiveInt(body, 'maxCalls'),
     deadlineAt: deadlineMs === null ? null : Date.now() + deadlineMs,
+    overflowPolicy: optionalPolicy(body) ?? gateway.config.budgets.overflowPolicy,
     createdAt: Date.now(),
   });
   // The token is the run's API key for its agent: returned here once, stored only as a digest.
   return { ...runView(run), token };
+}
+
+function budgetFrom(body: Record<string, unknown>): BudgetRecord {
+  const scope = optionalString(body, 'scope');
+  if (!scope || !/^(key|project):.+$/.test(scope)) throw invalidRequest('"scope" must be "key:<key id>" or "project:<name>"', 'scope');
+  const window = body.window ?? 'total';
+  if (window !== 'total' && window !== 'day' && window !== 'month') throw invalidRequest('"window" must be total, day or month', 'window');
+  const softThreshold = body.softThreshold;
+  if (softThreshold !== undefined && softThreshold !== null && (typeof softThreshold !== 'number' || softThreshold <= 0 || softThreshold > 1)) {
+    throw invalidRequest('"softThreshold" must be a number in (0, 1]', 'softThreshold');
+  }
+  const webhook = optionalString(body, 'webhook');
+  if (webhook !== null && !/^https?:\/\//.test(webhook)) throw invalidRequest('"webhook" must be an http(s) URL', 'webhook');
+  return {
+    scope,
+    money: optionalMoney(body, 'budgetUsd'),
+    tokens: optionalPositiveInt(body, 'budgetTokens'),
+    calls: optionalPositiveInt(body, 'maxCalls'),
+    window,
+    softThreshold: typeof softThreshold === 'number' ? softThreshold : null,
+    webhook,
+    updatedAt: Date.now(),
+  };
+}
+
+function budgetView(budget: BudgetRecord, gateway: Gateway) {
+  const state = gateway.budgets.book.state(budget.scope, Date.now());
+  const remaining = gateway.budgets.book.remaining(budget.scope, Date.now());
+  return {
+    scope: budget.scope,
+    window: budget.window,
+    windowStart: state ? new Date(state.windowStart).toISOString() : null,
+    budgetUsd: budget.money === null ? null : formatUsd(budget.money),
+    budgetTokens: budget.tokens,
+    maxCalls: budget.calls,
+    softThreshold: budget.softThreshold ?? gateway.config.budgets.softThreshold,
+    webhook: budget.webhook === null ? null : '(set)',
+    spentUsd: formatUsd(state?.spent.money ?? 0n),
+    reservedUsd: formatUsd(state?.reserved.money ?? 0n),
+    remainingUsd: remaining.money === null ? null : formatUsd(remaining.money),
+    spentTokens: state?.spent.tokens ?? 0,
+    calls: state?.spent.calls ?? 0,
+  };
 }
 
 function authorizeAdmin(gateway: Gateway, request: IncomingMessage): void {
@@ -152,6 +228,13 @@ function optionalMoney(body: Record<string, unknown>, field: string): Money | nu
     if (error instanceof MoneyFormatError) throw invalidRequest(`"${field}": ${error.message}`, field);
     throw error;
   }
+}
+
+function optionalPolicy(body: Record<string, unknown>): 'clamp' | 'refuse' | null {
+  const value = body.overflowPolicy;
+  if (value === undefined || value === null) return null;
+  if (value !== 'clamp' && value !== 'refuse') throw invalidRequest('"overflowPolicy" must be "clamp" or "refuse"', 'overflowPolicy');
+  return value;
 }
 
 function boundedInt(text: string | null, fallback: number, max: number): number {

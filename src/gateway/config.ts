@@ -31,6 +31,16 @@ export interface GatewayConfig {
   maxBodyBytes: number;
   /** How long to wait for an upstream's response headers. */
   upstreamHeadersTimeoutMs: number;
+  budgets: {
+    /** When a call's output does not fit: 'clamp' its max tokens to what fits, or 'refuse' it. Runs may override. */
+    overflowPolicy: 'clamp' | 'refuse';
+    /** Output cap put on requests that set none while a budget applies: without one a call has no worst case. */
+    defaultMaxOutputTokens: number;
+    /** Share of a budget at which the soft-threshold event fires (once per window). */
+    softThreshold: number;
+    /** Where soft-threshold events are posted, unless a budget names its own webhook. */
+    webhook?: string;
+  };
 }
 
 export const DEFAULT_PROVIDERS: Record<string, ProviderConfig> = {
@@ -50,6 +60,7 @@ export function defaultConfig(): GatewayConfig {
     prices: { files: [], litellm: [] },
     maxBodyBytes: 8 * 1024 * 1024,
     upstreamHeadersTimeoutMs: 300_000,
+    budgets: { overflowPolicy: 'clamp', defaultMaxOutputTokens: 16_384, softThreshold: 0.8 },
   };
 }
 
@@ -76,6 +87,10 @@ export function loadConfig(path: string | undefined): GatewayConfig {
   if (file.prices) config.prices = { ...config.prices, ...file.prices };
   if (typeof file.maxBodyBytes === 'number') config.maxBodyBytes = file.maxBodyBytes;
   if (typeof file.upstreamHeadersTimeoutMs === 'number') config.upstreamHeadersTimeoutMs = file.upstreamHeadersTimeoutMs;
+  if (file.budgets) {
+    config.budgets = { ...config.budgets, ...file.budgets };
+    if (!['clamp', 'refuse'].includes(config.budgets.overflowPolicy)) throw new ConfigError(`config ${path}: budgets.overflowPolicy must be clamp or refuse`);
+  }
   return config;
 }
 

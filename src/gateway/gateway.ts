@@ -7,7 +7,12 @@ import type { PriceTable } from '../core/prices.js';
 import { SqliteLedger } from '../stores/sqlite-ledger.js';
 import type { LedgerStore } from '../stores/ledger.js';
 import { loadConfig, type GatewayConfig } from './config.js';
+import { BudgetKeeper } from './budgets.js';
 import { IdentityResolver } from './identity.js';
+import { InFlightCalls } from './inflight.js';
+import { reconcileReservations } from './reconcile.js';
+import { postWebhook } from './webhooks.js';
+import { formatUsd } from '../core/money.js';
 import { createLogger, type Logger } from './log.js';
 import { loadPriceTable } from './price-loader.js';
 import { routeRequest } from './routes.js';
@@ -20,6 +25,8 @@ export interface Gateway {
   prices: PriceTable;
   ledger: LedgerStore;
   identities: IdentityResolver;
+  budgets: BudgetKeeper;
+  inflight: InFlightCalls;
   dispatcher: Agent;
   log: Logger;
   adminToken: string;
@@ -59,11 +66,40 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
   const log = options.log ?? createLogger();
   const ledger = new SqliteLedger(options.db ?? join(dataDir, 'ledger.db'));
   const { token: adminToken, generated } = resolveAdminToken(options.adminToken, dataDir);
+  const prices = loadPriceTable(config);
+  await reconcileReservations(ledger, prices, log);
+  const inflight = new InFlightCalls();
+  const budgets = new BudgetKeeper(ledger, inflight, log, {
+    defaultPolicy: config.budgets.overflowPolicy,
+    defaultMaxOutputTokens: config.budgets.defaultMaxOutputTokens,
+    softThreshold: config.budgets.softThreshold,
+    onThreshold(event, budget) {
+      const url = budget?.webhook ?? config.budgets.webhook;
+      if (!url) return;
+      const limit = event.limits.money;
+      postWebhook(url, {
+        type: 'budget.soft_threshold',
+        scope: event.scope,
+        dimension: event.dimension,
+        spentUsd: formatUsd(event.spent.money),
+        limitUsd: limit === null ? null : formatUsd(limit),
+        spentTokens: event.spent.tokens,
+        limitTokens: event.limits.tokens,
+        spentCalls: event.spent.calls,
+        limitCalls: event.limits.calls,
+        windowStart: new Date(event.windowStart).toISOString(),
+        text: `InTime: ${event.scope} has used ${event.dimension === 'money' ? `$${formatUsd(event.spent.money)} of $${limit === null ? '?' : formatUsd(limit)}` : `${event.dimension === 'tokens' ? event.spent.tokens : event.spent.calls} of ${event.dimension === 'tokens' ? event.limits.tokens : event.limits.calls} ${event.dimension}`} (soft threshold)`,
+      }, log);
+    },
+  });
+  await budgets.start();
   const gateway: Gateway = {
     config,
-    prices: loadPriceTable(config),
+    prices,
     ledger,
     identities: new IdentityResolver(ledger),
+    budgets,
+    inflight,
     dispatcher: new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: null }),
     log,
     adminToken,
@@ -91,6 +127,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     port,
     generatedAdminToken: generated ? adminToken : undefined,
     async close() {
+      budgets.stop();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await gateway.dispatcher.close().catch(() => undefined);

@@ -1,8 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
+import { countPromptTokens } from '../core/tokenizer.js';
 import type { ProtocolAdapter } from '../protocols/adapter.js';
 import { asGatewayError, GatewayError } from '../protocols/errors.js';
-import type { CallRecord } from '../stores/ledger.js';
+import type { CallRecord, Identity } from '../stores/ledger.js';
+import type { Admission } from './budgets.js';
 import type { Gateway } from './gateway.js';
 import { HOP_BY_HOP, parseJsonObject, readBody, sendJson } from './http.js';
 import { readLabel } from './identity.js';
@@ -10,22 +12,24 @@ import { relayJson } from './relay-json.js';
 import { relayStream } from './relay-stream.js';
 import { newId } from './secrets.js';
 import { priceCall, type CallContext, type CallOutcome } from './settle.js';
-import { resolveUpstream } from './upstreams.js';
+import { resolveUpstream, type Upstream } from './upstreams.js';
 
 /**
- * The path of one model call: protocol in → admit → forward → meter → protocol out →
- * settle. Every exit after admission goes through `settle` exactly once.
+ * The path of one model call: protocol in → admit (identity, price, budget reservation) →
+ * forward → relay (meter) → settle. Every exit after admission settles exactly once, and
+ * the settlement releases the reservation.
  */
 export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter, request: IncomingMessage, response: ServerResponse): Promise<void> {
   const startedAtMonotonic = performance.now();
+  let identity: Identity | undefined;
   let call: CallContext;
-  let upstream: ReturnType<typeof resolveUpstream>;
-  let body: Buffer;
-  let clientBody: Record<string, unknown>;
+  let upstream: Upstream;
+  let requestBody: Buffer | string;
+  let admission: Admission;
   try {
-    const identity = await gateway.identities.resolve(request);
-    body = await readBody(request, gateway.config.maxBodyBytes);
-    clientBody = parseJsonObject(body);
+    identity = await gateway.identities.resolve(request);
+    const body = await readBody(request, gateway.config.maxBodyBytes);
+    const clientBody = parseJsonObject(body);
     const parsed = adapter.parse(clientBody);
     const price = gateway.prices.lookup(parsed.model);
     if (!price) {
@@ -46,38 +50,56 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
       startedAtMonotonic,
       firstTokenAtMonotonic: null,
     };
+    const promptTokens = countPromptTokens(parsed.protocol, parsed.upstreamBody);
+    admission = await gateway.budgets.admit(call, promptTokens, body.includes('cache_control'));
+    let upstreamBody = parsed.upstreamBody;
+    if (admission.capOutput) upstreamBody = adapter.capOutput(upstreamBody, admission.outputTokens, upstream.provider);
+    // Forward the client's bytes untouched unless metering, the budget or routing changed the body.
+    requestBody = upstreamBody === clientBody && upstream.model === parsed.model
+      ? body
+      : JSON.stringify(upstream.model === parsed.model ? upstreamBody : { ...upstreamBody, model: upstream.model });
   } catch (error) {
-    sendError(adapter, response, asGatewayError(error));
+    const failure = asGatewayError(error);
+    if (failure.code === 'internal_error') gateway.log.error('admission failed', { error: (error as Error).stack });
+    sendError(adapter, response, failure, { headers: identity ? gateway.budgets.clockHeaders(identity) : {} });
     return;
   }
 
   let settled = false;
-  /** Writes the ledger entry; resolves once it is durable. Idempotent by construction. */
+  /** Writes the ledger entry, then charges the budgets; resolves once the entry is durable. */
   const settle = async (outcome: CallOutcome): Promise<CallRecord | undefined> => {
     if (settled) return undefined;
     settled = true;
+    stopTracking();
     const record = priceCall(call, outcome);
     try {
       await gateway.ledger.recordCall(record);
     } catch (error) {
       gateway.log.error('ledger write failed', { call: record.id, error: (error as Error).message });
       throw new GatewayError('ledger_unavailable', 'internal', 'the call could not be recorded in the ledger', { retryable: false, status: 503 });
+    } finally {
+      // Spent is spent: the budget is charged even if the ledger write failed.
+      gateway.budgets.settle(record);
     }
     gateway.log.debug('call settled', { call: record.id, run: record.runId, model: record.model, status: record.status, cost: record.cost.toString() });
     return record;
   };
 
   const abort = new AbortController();
+  let cutReason: GatewayError | undefined;
+  const stopTracking = gateway.inflight.add(admission.runIds, {
+    id: call.id,
+    cut(reason) {
+      cutReason ??= reason;
+      abort.abort();
+    },
+  });
   response.on('close', () => {
     if (!response.writableFinished) abort.abort();
   });
 
   let upstreamResponse: Dispatcher.ResponseData;
   try {
-    // Forward the client's bytes untouched unless metering or routing had to change the body.
-    const requestBody = call.request.upstreamBody === clientBody && upstream.model === call.request.model
-      ? body
-      : JSON.stringify({ ...call.request.upstreamBody, model: upstream.model });
     upstreamResponse = await gateway.dispatcher.request({
       origin: upstream.origin,
       path: upstream.path,
@@ -89,24 +111,26 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
       bodyTimeout: 0,
     });
   } catch (error) {
-    const clientLeft = abort.signal.aborted;
-    const failure = clientLeft
+    const failure = cutReason ?? (abort.signal.aborted
       ? new GatewayError('client_closed', 'invalid_request', 'the client closed the connection', { status: 499 })
-      : new GatewayError('upstream_unreachable', 'upstream', `provider "${upstream.provider}" is unreachable`, { status: 502 });
-    gateway.log.warn('upstream request failed', { call: call.id, provider: upstream.provider, error: (error as Error).message });
+      : new GatewayError('upstream_unreachable', 'upstream', `provider "${upstream.provider}" is unreachable`, { status: 502 }));
+    if (!abort.signal.aborted) gateway.log.warn('upstream request failed', { call: call.id, provider: upstream.provider, error: (error as Error).message });
+    const status: CallOutcome['status'] = cutReason ? 'cut' : abort.signal.aborted ? 'client_aborted' : 'failed';
     await settleQuietly(settle, gateway, {
-      status: clientLeft ? 'client_aborted' : 'failed', httpStatus: failure.status, errorCode: failure.code,
-      reported: undefined, reportedFinal: false, deliveredOutput: '', billable: false, upstreamRequestId: null,
+      status, httpStatus: failure.status, errorCode: failure.code,
+      // A cut after forwarding: the provider had the prompt, so it is billed.
+      reported: undefined, reportedFinal: false, deliveredOutput: '', billable: status === 'cut', upstreamRequestId: null,
     });
-    if (!clientLeft) sendError(adapter, response, failure, call.id);
+    if (status !== 'client_aborted') sendError(adapter, response, failure, { callId: call.id, headers: gateway.budgets.clockHeaders(call.identity) });
     return;
   }
 
   try {
     const isStream = call.request.stream && upstreamResponse.statusCode < 300 &&
       String(upstreamResponse.headers['content-type'] ?? '').includes('text/event-stream');
-    if (isStream) await relayStream({ gateway, adapter, call, upstream: upstreamResponse, response, abort, settle });
-    else await relayJson({ gateway, adapter, call, upstream: upstreamResponse, response, abort, settle });
+    const relay = { gateway, adapter, call, upstream: upstreamResponse, response, abort, settle, cutReason: () => cutReason };
+    if (isStream) await relayStream(relay);
+    else await relayJson(relay);
   } catch (error) {
     const failure = asGatewayError(error);
     if (failure.code === 'internal_error') gateway.log.error('call failed', { call: call.id, error: (error as Error).stack });
@@ -114,7 +138,7 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
       status: 'failed', httpStatus: failure.status, errorCode: failure.code,
       reported: undefined, reportedFinal: false, deliveredOutput: '', billable: false, upstreamRequestId: null,
     });
-    if (!response.headersSent) sendError(adapter, response, failure, call.id);
+    if (!response.headersSent) sendError(adapter, response, failure, { callId: call.id, headers: gateway.budgets.clockHeaders(call.identity) });
     else response.destroy();
   }
 }
@@ -139,9 +163,9 @@ function upstreamHeaders(request: IncomingMessage, auth: Record<string, string>)
   return Object.assign(headers, auth);
 }
 
-export function sendError(adapter: ProtocolAdapter, response: ServerResponse, error: GatewayError, callId?: string): void {
-  const headers: Record<string, string> = {};
+export function sendError(adapter: ProtocolAdapter, response: ServerResponse, error: GatewayError, options: { callId?: string; headers?: Record<string, string> } = {}): void {
+  const headers: Record<string, string> = { ...options.headers };
   if (!error.retryable) headers['x-should-retry'] = 'false';
-  if (callId) headers['x-intime-call-id'] = callId;
+  if (options.callId) headers['x-intime-call-id'] = options.callId;
   sendJson(response, error.status, adapter.errorBody(error), headers);
 }

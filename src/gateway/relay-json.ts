@@ -5,7 +5,7 @@ import type { ProtocolAdapter } from '../protocols/adapter.js';
 import { GatewayError } from '../protocols/errors.js';
 import type { CallRecord } from '../stores/ledger.js';
 import type { Gateway } from './gateway.js';
-import { HOP_BY_HOP } from './http.js';
+import { HOP_BY_HOP, sendJson } from './http.js';
 import type { CallContext, CallOutcome } from './settle.js';
 
 export interface RelayArguments {
@@ -16,15 +16,23 @@ export interface RelayArguments {
   response: ServerResponse;
   abort: AbortController;
   settle: (outcome: CallOutcome) => Promise<CallRecord | undefined>;
+  /** Set when the gateway itself ended the call (deadline, exhausted or stopped run). */
+  cutReason: () => GatewayError | undefined;
 }
 
 /** A whole (non-streamed) answer: read it, price it, record it, then hand it over unchanged. */
-export async function relayJson({ adapter, call, upstream, response, abort, settle }: RelayArguments): Promise<void> {
+export async function relayJson({ gateway, adapter, call, upstream, response, abort, settle, cutReason }: RelayArguments): Promise<void> {
   const requestId = upstreamRequestId(upstream.headers);
   let text: string;
   try {
     text = await upstream.body.text();
-  } catch (error) {
+  } catch {
+    const cut = cutReason();
+    if (cut) {
+      await settle(outcomeOf('cut', cut.status, cut.code, undefined, '', requestId));
+      sendJson(response, cut.status, adapter.errorBody(cut), { 'x-should-retry': 'false', 'x-intime-call-id': call.id, ...gateway.budgets.clockHeaders(call.identity) });
+      return;
+    }
     if (!abort.signal.aborted) throw new GatewayError('upstream_disconnected', 'upstream', 'the provider closed the connection before answering');
     // The agent left while the provider worked on its prompt: the prompt is billed.
     await settle(outcomeOf('client_aborted', 499, 'client_closed', undefined, '', requestId));
@@ -33,7 +41,7 @@ export async function relayJson({ adapter, call, upstream, response, abort, sett
   if (upstream.statusCode >= 400) {
     // Providers do not bill refused or failed requests; the error goes back as the provider wrote it.
     await settle({ ...outcomeOf('upstream_error', upstream.statusCode, `upstream_${upstream.statusCode}`, undefined, '', requestId), billable: false });
-    response.writeHead(upstream.statusCode, { ...passthroughHeaders(upstream.headers), 'x-intime-call-id': call.id });
+    response.writeHead(upstream.statusCode, { ...passthroughHeaders(upstream.headers), 'x-intime-call-id': call.id, ...gateway.budgets.clockHeaders(call.identity) });
     response.end(text);
     return;
   }
@@ -51,6 +59,7 @@ export async function relayJson({ adapter, call, upstream, response, abort, sett
     ...passthroughHeaders(upstream.headers),
     'content-length': Buffer.byteLength(text),
     ...(record ? costHeaders(record) : {}),
+    ...gateway.budgets.clockHeaders(call.identity),
   });
   response.end(text);
 }

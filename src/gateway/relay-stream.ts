@@ -11,7 +11,7 @@ import type { CallOutcome } from './settle.js';
  * fast as the agent reads (backpressure), and the ledger entry is made durable before
  * the protocol's final event is sent.
  */
-export async function relayStream({ adapter, call, upstream, response, abort, settle }: RelayArguments): Promise<void> {
+export async function relayStream({ gateway, adapter, call, upstream, response, abort, settle, cutReason }: RelayArguments): Promise<void> {
   const meter = adapter.meterStream(call.request);
   const requestId = upstreamRequestId(upstream.headers);
   const outcome = (status: CallOutcome['status'], httpStatus: number, errorCode: string | null): CallOutcome => ({
@@ -28,6 +28,7 @@ export async function relayStream({ adapter, call, upstream, response, abort, se
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache',
     'x-intime-call-id': call.id,
+    ...gateway.budgets.clockHeaders(call.identity),
   });
   response.flushHeaders();
 
@@ -53,7 +54,9 @@ export async function relayStream({ adapter, call, upstream, response, abort, se
       }
       pending.length = 0;
     }
-  } catch (error) {
+  } catch {
+    const cut = cutReason();
+    if (cut) return endWithError(cut, 'cut');
     if (abort.signal.aborted) {
       await settle(outcome('client_aborted', 499, 'client_closed'));
       return;
@@ -70,8 +73,8 @@ export async function relayStream({ adapter, call, upstream, response, abort, se
   await settle(outcome('ok', upstream.statusCode, null));
   response.end();
 
-  async function endWithError(error: GatewayError): Promise<void> {
-    await settle(outcome('failed', 502, error.code));
+  async function endWithError(error: GatewayError, status: CallOutcome['status'] = 'failed'): Promise<void> {
+    await settle(outcome(status, error.status, error.code));
     if (!response.destroyed) response.end(serializeEvent(adapter.streamErrorEvent(error)));
   }
 }

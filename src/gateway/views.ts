@@ -1,21 +1,32 @@
 import { formatUsd, type Money } from '../core/money.js';
 import type { CallRecord, KeyRecord, RunRecord, SpendRow, SpendTotals } from '../stores/ledger.js';
 import { emptyTotals } from '../stores/ledger.js';
+import type { Clock } from './budgets.js';
 
 /** API shapes. Money is a decimal string in USD: exact, and readable without a unit table. */
 const usd = (amount: Money) => formatUsd(amount);
 const iso = (epochMs: number | null) => (epochMs === null ? null : new Date(epochMs).toISOString());
 
-export function runView(run: RunRecord, totals: SpendTotals = emptyTotals()) {
+/**
+ * A run as the API shows it. Its clock (spent, reserved, remaining) includes its sub-runs;
+ * `ownSpentUsd` and the token counts are its own calls.
+ */
+export function runView(run: RunRecord, totals: SpendTotals = emptyTotals(), clock?: Clock) {
+  const spent = clock?.spent ?? totals.cost;
+  const reserved = clock?.reserved ?? 0n;
   return {
     id: run.id,
     name: run.name,
     parent: run.parentId,
     project: run.project,
     state: run.state,
-    spentUsd: usd(totals.cost),
+    endedReason: run.endedReason,
+    spentUsd: usd(spent),
+    ownSpentUsd: usd(totals.cost),
+    reservedUsd: usd(reserved),
     budgetUsd: run.budget === null ? null : usd(run.budget),
-    remainingUsd: run.budget === null ? null : usd(run.budget - totals.cost),
+    remainingUsd: run.budget === null ? null : usd(run.budget - spent - reserved),
+    overflowPolicy: run.overflowPolicy,
     budgetTokens: run.budgetTokens,
     maxCalls: run.maxCalls,
     deadline: iso(run.deadlineAt),

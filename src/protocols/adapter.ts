@@ -34,6 +34,8 @@ export interface StreamMeter {
 export interface ProtocolAdapter {
   readonly protocol: Protocol;
   parse(body: Record<string, unknown>): CallRequest;
+  /** The body with its output capped at `tokens`, in the field this protocol (and provider) uses. */
+  capOutput(body: Record<string, unknown>, tokens: number, provider: string): Record<string, unknown>;
   usageOf(response: Record<string, unknown>): Usage | undefined;
   outputTextOf(response: Record<string, unknown>): string;
   meterStream(request: CallRequest): StreamMeter;

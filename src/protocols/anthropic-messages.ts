@@ -12,6 +12,7 @@ const ANTHROPIC_TYPE: Record<ErrorKind, string> = {
   too_large: 'request_too_large',
   upstream: 'api_error',
   internal: 'api_error',
+  budget: 'budget_error',
 };
 
 /** Anthropic Messages: POST /v1/messages. Input usage comes first, output usage last. */
@@ -22,6 +23,10 @@ export const anthropicMessages: ProtocolAdapter = {
     const common = readCommonFields(body, ['max_tokens']);
     requireArray(body, 'messages');
     return { protocol: 'anthropic-messages', ...common, upstreamBody: body, clientWantsStreamUsage: true };
+  },
+
+  capOutput(body, tokens) {
+    return { ...body, max_tokens: tokens };
   },
 
   usageOf(response) {
@@ -58,7 +63,8 @@ export const anthropicMessages: ProtocolAdapter = {
 
 /** Anthropic's shape, {type:"error", error:{type, message}}, plus our stable code. */
 function anthropicErrorBody(error: GatewayError): Record<string, unknown> {
-  return { type: 'error', error: { type: ANTHROPIC_TYPE[error.kind], code: error.code, message: error.message } };
+  const type = error.kind === 'budget' ? error.code : ANTHROPIC_TYPE[error.kind];
+  return { type: 'error', error: { type, code: error.code, message: error.message } };
 }
 
 class MessagesStreamMeter implements StreamMeter {

@@ -20,6 +20,12 @@ export type ErrorCode =
   | 'upstream_timeout'
   | 'client_closed'
   | 'ledger_unavailable'
+  | 'budget_exhausted'
+  | 'tokens_exhausted'
+  | 'calls_exhausted'
+  | 'deadline_exceeded'
+  | 'run_ended'
+  | 'run_stopped'
   | 'internal_error';
 
 /** The kind of failure, which picks the provider's error type (and class in its SDK). */
@@ -30,7 +36,9 @@ export type ErrorKind =
   | 'not_found'
   | 'too_large'
   | 'upstream'
-  | 'internal';
+  | 'internal'
+  /** The clock said no: a budget, a deadline. Never retryable, and answered with a status SDKs do not retry. */
+  | 'budget';
 
 const STATUS_BY_KIND: Record<ErrorKind, number> = {
   invalid_request: 400,
@@ -40,6 +48,7 @@ const STATUS_BY_KIND: Record<ErrorKind, number> = {
   too_large: 413,
   upstream: 502,
   internal: 500,
+  budget: 402,
 };
 
 export class GatewayError extends Error {
@@ -55,7 +64,7 @@ export class GatewayError extends Error {
   ) {
     super(message);
     this.status = options.status ?? STATUS_BY_KIND[kind];
-    this.retryable = options.retryable ?? (kind === 'upstream' || kind === 'internal');
+    this.retryable = kind === 'budget' ? false : options.retryable ?? (kind === 'upstream' || kind === 'internal');
     this.param = options.param;
   }
 

@@ -21,6 +21,12 @@ export const openAiChat: ProtocolAdapter = {
     return { protocol: 'openai-chat', ...common, upstreamBody, clientWantsStreamUsage };
   },
 
+  capOutput(body, tokens, provider) {
+    // OpenAI's reasoning models refuse max_tokens; other OpenAI-compatible servers may not know max_completion_tokens.
+    const field = 'max_completion_tokens' in body || (provider === 'openai' && !('max_tokens' in body)) ? 'max_completion_tokens' : 'max_tokens';
+    return { ...body, [field]: tokens };
+  },
+
   usageOf(response) {
     return chatUsage(response.usage);
   },

@@ -8,6 +8,7 @@ const OPENAI_TYPE: Record<ErrorKind, string> = {
   too_large: 'invalid_request_error',
   upstream: 'upstream_error',
   internal: 'server_error',
+  budget: 'budget_error',
 };
 
 /** OpenAI's error shape: {error: {message, type, param, code}}. */
@@ -15,7 +16,7 @@ export function openAiErrorBody(error: GatewayError): Record<string, unknown> {
   return {
     error: {
       message: error.message,
-      type: OPENAI_TYPE[error.kind],
+      type: error.kind === 'budget' ? error.code : OPENAI_TYPE[error.kind],
       param: error.param ?? null,
       code: error.code,
     },

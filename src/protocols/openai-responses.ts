@@ -17,6 +17,10 @@ export const openAiResponses: ProtocolAdapter = {
     return { protocol: 'openai-responses', ...common, upstreamBody: body, clientWantsStreamUsage: true };
   },
 
+  capOutput(body, tokens) {
+    return { ...body, max_output_tokens: tokens };
+  },
+
   usageOf(response) {
     return responsesUsage(response.usage);
   },

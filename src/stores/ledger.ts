@@ -1,6 +1,7 @@
 import type { Money } from '../core/money.js';
 import type { Protocol } from '../core/tokenizer.js';
 import type { Usage } from '../core/usage.js';
+import type { Amounts, WindowKind } from '../core/budget.js';
 
 export type RunState = 'running' | 'paused' | 'stopped' | 'exhausted' | 'completed';
 
@@ -15,9 +16,15 @@ export interface RunRecord {
   maxCalls: number | null;
   /** Epoch milliseconds after which the run may not spend. */
   deadlineAt: number | null;
+  /** When a call's output does not fit: admit it with fewer output tokens, or refuse it. */
+  overflowPolicy: OverflowPolicy;
   createdAt: number;
   endedAt: number | null;
+  /** Why the run left 'running': budget_exhausted, deadline_exceeded, a note... */
+  endedReason: string | null;
 }
+
+export type OverflowPolicy = 'clamp' | 'refuse';
 
 export interface KeyRecord {
   id: string;
@@ -34,7 +41,9 @@ export type CallStatus =
   | 'ok'            // completed, usage from the upstream
   | 'upstream_error' // the upstream answered with an error status
   | 'failed'        // the upstream broke (disconnect, malformed answer, unreachable)
-  | 'client_aborted'; // the agent went away mid-call
+  | 'client_aborted' // the agent went away mid-call
+  | 'cut'           // the gateway ended it: deadline, exhausted or stopped run
+  | 'interrupted';  // in flight when the gateway crashed; reconciled on restart
 
 /** One ledger entry: a model call, priced. */
 export interface CallRecord extends Usage {
@@ -86,6 +95,7 @@ export interface NewRun {
   budgetTokens: number | null;
   maxCalls: number | null;
   deadlineAt: number | null;
+  overflowPolicy: OverflowPolicy;
   createdAt: number;
 }
 
@@ -104,6 +114,37 @@ export interface SpendQuery {
   runId?: string;
 }
 
+/** A call admitted and forwarded but not yet settled: what a crash would leave behind. */
+export interface ReservationRecord {
+  id: string;
+  runId: string | null;
+  keyId: string | null;
+  project: string | null;
+  step: string | null;
+  agent: string | null;
+  provider: string;
+  model: string;
+  protocol: Protocol;
+  stream: boolean;
+  promptTokens: number;
+  reserved: Money;
+  createdAt: number;
+}
+
+/** A budget on a key or a project ("key:<id>", "project:<name>"), per window. */
+export interface BudgetRecord {
+  scope: string;
+  money: Money | null;
+  tokens: number | null;
+  calls: number | null;
+  window: WindowKind;
+  softThreshold: number | null;
+  webhook: string | null;
+  updatedAt: number;
+}
+
+export type ScopeRef = { kind: 'run'; id: string } | { kind: 'key'; id: string } | { kind: 'project'; id: string };
+
 /**
  * The durable record of runs, keys and calls. recordCall resolves only once the entry is
  * durable (it survives the gateway process being killed).
@@ -115,8 +156,21 @@ export interface LedgerStore {
   findIdentity(tokenHash: string): Promise<Identity | undefined>;
   getRun(id: string): Promise<RunRecord | undefined>;
   listRuns(options: { limit: number; state?: RunState }): Promise<RunRecord[]>;
+  /** Writes a call's entry and drops its reservation, in one transaction. */
   recordCall(call: CallRecord): Promise<void>;
+  setRunState(id: string, state: RunState, reason: string | null, at: number): Promise<void>;
+  listChildRuns(parentId: string): Promise<RunRecord[]>;
+  /** Spend of a scope since a time: a run's includes its sub-runs'. Tokens count every kind. */
+  spentInScope(scope: ScopeRef, since: number): Promise<Amounts>;
+  putReservation(reservation: ReservationRecord): Promise<void>;
+  listReservations(): Promise<ReservationRecord[]>;
+  putBudget(budget: BudgetRecord): Promise<void>;
+  listBudgets(): Promise<BudgetRecord[]>;
+  /** Records that a soft threshold fired in a window; false if it had already. */
+  markThresholdFired(scope: string, windowStart: number, at: number): Promise<boolean>;
   listCalls(runId: string): Promise<CallRecord[]>;
+  /** The model of the run's latest call, for the live clock. */
+  lastModel(runId: string): Promise<string | null>;
   runTotals(runIds: string[]): Promise<Map<string, SpendTotals>>;
   spend(query: SpendQuery): Promise<SpendRow[]>;
   close(): Promise<void>;

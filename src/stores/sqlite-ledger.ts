@@ -1,8 +1,10 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import type { Amounts, WindowKind } from '../core/budget.js';
 import type {
-  CallRecord, Identity, KeyRecord, LedgerStore, NewKey, NewRun, RunRecord, RunState, SpendQuery, SpendRow, SpendTotals,
+  BudgetRecord, CallRecord, Identity, KeyRecord, LedgerStore, NewKey, NewRun, OverflowPolicy, ReservationRecord, RunRecord, RunState,
+  ScopeRef, SpendQuery, SpendRow, SpendTotals,
 } from './ledger.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 
@@ -17,6 +19,9 @@ type Row = Record<string, unknown>;
 export class SqliteLedger implements LedgerStore {
   private readonly db: Database.Database;
   private readonly insertCall: Database.Statement;
+  private readonly deleteReservation: Database.Statement;
+  private readonly insertReservation: Database.Statement;
+  private readonly recordCallTransaction: (call: Record<string, unknown>) => void;
   private readonly selectRunByToken: Database.Statement;
   private readonly selectKeyByToken: Database.Statement;
 
@@ -36,6 +41,14 @@ export class SqliteLedger implements LedgerStore {
       @inputTokens, @cacheReadTokens, @cacheWriteTokens, @outputTokens, @reasoningTokens,
       @cost, @estimated, @status, @httpStatus, @errorCode, @upstreamRequestId, @startedAt, @latencyMs, @timeToFirstTokenMs
     )`);
+    this.deleteReservation = this.db.prepare('DELETE FROM reservations WHERE id = ?');
+    this.insertReservation = this.db.prepare(`INSERT INTO reservations
+      (id, run_id, key_id, project, step, agent, provider, model, protocol, stream, prompt_tokens, reserved, created_at)
+      VALUES (@id, @runId, @keyId, @project, @step, @agent, @provider, @model, @protocol, @stream, @promptTokens, @reserved, @createdAt)`);
+    this.recordCallTransaction = this.db.transaction((call: Record<string, unknown>) => {
+      this.insertCall.run(call);
+      this.deleteReservation.run(call.id);
+    });
     this.selectRunByToken = this.db.prepare('SELECT * FROM runs WHERE token_hash = ?').safeIntegers(true);
     this.selectKeyByToken = this.db.prepare('SELECT * FROM keys WHERE token_hash = ?');
   }
@@ -55,8 +68,8 @@ export class SqliteLedger implements LedgerStore {
   }
 
   async createRun(run: NewRun): Promise<RunRecord> {
-    this.db.prepare(`INSERT INTO runs (id, token_hash, name, parent_id, project, state, budget, budget_tokens, max_calls, deadline_at, created_at)
-      VALUES (@id, @tokenHash, @name, @parentId, @project, 'running', @budget, @budgetTokens, @maxCalls, @deadlineAt, @createdAt)`).run(run);
+    this.db.prepare(`INSERT INTO runs (id, token_hash, name, parent_id, project, state, budget, budget_tokens, max_calls, deadline_at, overflow_policy, created_at)
+      VALUES (@id, @tokenHash, @name, @parentId, @project, 'running', @budget, @budgetTokens, @maxCalls, @deadlineAt, @overflowPolicy, @createdAt)`).run(run);
     return (await this.getRun(run.id))!;
   }
 
@@ -93,13 +106,92 @@ export class SqliteLedger implements LedgerStore {
   }
 
   async recordCall(call: CallRecord): Promise<void> {
-    this.insertCall.run({ ...call, stream: call.stream ? 1 : 0, estimated: call.estimated ? 1 : 0 });
+    this.recordCallTransaction({ ...call, stream: call.stream ? 1 : 0, estimated: call.estimated ? 1 : 0 });
+  }
+
+  async setRunState(id: string, state: RunState, reason: string | null, at: number): Promise<void> {
+    const ended = state === 'running' || state === 'paused' ? null : at;
+    this.db.prepare('UPDATE runs SET state = ?, ended_reason = ?, ended_at = ? WHERE id = ?').run(state, reason, ended, id);
+  }
+
+  async listChildRuns(parentId: string): Promise<RunRecord[]> {
+    const statement = this.db.prepare('SELECT * FROM runs WHERE parent_id = ? ORDER BY created_at').safeIntegers(true);
+    return (statement.all(parentId) as Row[]).map(runFromRow);
+  }
+
+  async spentInScope(scope: ScopeRef, since: number): Promise<Amounts> {
+    const sums = `SUM(cost / 1000000) AS cost_high, SUM(cost % 1000000) AS cost_low,
+      SUM(input_tokens + cache_read_tokens + cache_write_tokens + output_tokens) AS tokens, COUNT(*) AS calls`;
+    const sql = scope.kind === 'run'
+      ? `WITH RECURSIVE tree(id) AS (SELECT @id UNION ALL SELECT r.id FROM runs r JOIN tree t ON r.parent_id = t.id)
+         SELECT ${sums} FROM calls WHERE run_id IN (SELECT id FROM tree) AND started_at >= @since`
+      : `SELECT ${sums} FROM calls WHERE ${scope.kind === 'key' ? 'key_id' : 'project'} = @id AND started_at >= @since`;
+    const row = this.db.prepare(sql).safeIntegers(true).get({ id: scope.id, since }) as Row;
+    return {
+      money: BigInt((row.cost_high as bigint | null) ?? 0n) * 1_000_000n + BigInt((row.cost_low as bigint | null) ?? 0n),
+      tokens: Number(row.tokens ?? 0),
+      calls: Number(row.calls ?? 0),
+    };
+  }
+
+  async putReservation(reservation: ReservationRecord): Promise<void> {
+    this.insertReservation.run({ ...reservation, stream: reservation.stream ? 1 : 0 });
+  }
+
+  async listReservations(): Promise<ReservationRecord[]> {
+    const rows = this.db.prepare('SELECT * FROM reservations ORDER BY created_at').safeIntegers(true).all() as Row[];
+    return rows.map((row) => ({
+      id: String(row.id),
+      runId: stringOrNull(row.run_id),
+      keyId: stringOrNull(row.key_id),
+      project: stringOrNull(row.project),
+      step: stringOrNull(row.step),
+      agent: stringOrNull(row.agent),
+      provider: String(row.provider),
+      model: String(row.model),
+      protocol: row.protocol as ReservationRecord['protocol'],
+      stream: Number(row.stream) === 1,
+      promptTokens: Number(row.prompt_tokens),
+      reserved: BigInt(row.reserved as bigint),
+      createdAt: Number(row.created_at),
+    }));
+  }
+
+  async putBudget(budget: BudgetRecord): Promise<void> {
+    this.db.prepare(`INSERT INTO budgets (scope, money, tokens, calls, window, soft_threshold, webhook, updated_at)
+      VALUES (@scope, @money, @tokens, @calls, @window, @softThreshold, @webhook, @updatedAt)
+      ON CONFLICT(scope) DO UPDATE SET money = excluded.money, tokens = excluded.tokens, calls = excluded.calls,
+        window = excluded.window, soft_threshold = excluded.soft_threshold, webhook = excluded.webhook, updated_at = excluded.updated_at`).run(budget);
+  }
+
+  async listBudgets(): Promise<BudgetRecord[]> {
+    const rows = this.db.prepare('SELECT * FROM budgets ORDER BY scope').safeIntegers(true).all() as Row[];
+    return rows.map((row) => ({
+      scope: String(row.scope),
+      money: row.money === null ? null : BigInt(row.money as bigint),
+      tokens: numberOrNull(row.tokens),
+      calls: numberOrNull(row.calls),
+      window: String(row.window) as WindowKind,
+      softThreshold: numberOrNull(row.soft_threshold),
+      webhook: stringOrNull(row.webhook),
+      updatedAt: Number(row.updated_at),
+    }));
+  }
+
+  async markThresholdFired(scope: string, windowStart: number, at: number): Promise<boolean> {
+    const result = this.db.prepare('INSERT OR IGNORE INTO thresholds_fired (scope, window_start, fired_at) VALUES (?, ?, ?)').run(scope, windowStart, at);
+    return result.changes === 1;
   }
 
   async listCalls(runId: string): Promise<CallRecord[]> {
     const statement = this.db.prepare('SELECT * FROM calls WHERE run_id = ? ORDER BY started_at, rowid');
     statement.safeIntegers(true);
     return (statement.all(runId) as Row[]).map(callFromRow);
+  }
+
+  async lastModel(runId: string): Promise<string | null> {
+    const row = this.db.prepare('SELECT model FROM calls WHERE run_id = ? ORDER BY started_at DESC, rowid DESC LIMIT 1').get(runId) as Row | undefined;
+    return row ? String(row.model) : null;
   }
 
   async runTotals(runIds: string[]): Promise<Map<string, SpendTotals>> {
@@ -176,8 +268,10 @@ function runFromRow(row: Row): RunRecord {
     budgetTokens: numberOrNull(row.budget_tokens),
     maxCalls: numberOrNull(row.max_calls),
     deadlineAt: numberOrNull(row.deadline_at),
+    overflowPolicy: (stringOrNull(row.overflow_policy) ?? 'clamp') as OverflowPolicy,
     createdAt: Number(row.created_at),
     endedAt: numberOrNull(row.ended_at),
+    endedReason: stringOrNull(row.ended_reason),
   };
 }
 

@@ -56,4 +56,48 @@ export const SQLITE_MIGRATIONS: { version: number; sql: string }[] = [
       CREATE INDEX calls_started ON calls(started_at);
     `,
   },
+  {
+    version: 2,
+    sql: `
+      ALTER TABLE runs ADD COLUMN overflow_policy TEXT NOT NULL DEFAULT 'clamp';
+      ALTER TABLE runs ADD COLUMN ended_reason TEXT;
+      -- A reservation is written before a call is forwarded and deleted with its settlement;
+      -- rows left here after a crash are the calls that were in flight when it happened.
+      CREATE TABLE reservations (
+        id TEXT PRIMARY KEY,
+        run_id TEXT,
+        key_id TEXT,
+        project TEXT,
+        step TEXT,
+        agent TEXT,
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        protocol TEXT NOT NULL,
+        stream INTEGER NOT NULL,
+        prompt_tokens INTEGER NOT NULL,
+        reserved INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      CREATE TABLE budgets (
+        scope TEXT PRIMARY KEY,  -- "key:<id>" or "project:<name>"
+        money INTEGER,
+        tokens INTEGER,
+        calls INTEGER,
+        window TEXT NOT NULL,
+        soft_threshold REAL,
+        webhook TEXT,
+        updated_at INTEGER NOT NULL
+      );
+      -- Which soft thresholds already fired, so a restart does not fire them again.
+      CREATE TABLE thresholds_fired (
+        scope TEXT NOT NULL,
+        window_start INTEGER NOT NULL,
+        fired_at INTEGER NOT NULL,
+        PRIMARY KEY (scope, window_start)
+      );
+      CREATE INDEX calls_key ON calls(key_id, started_at);
+      CREATE INDEX calls_project ON calls(project, started_at);
+      CREATE INDEX runs_parent ON runs(parent_id);
+    `,
+  },
 ];

@@ -1,0 +1,303 @@
+import { EventEmitter } from 'node:events';
+import { BudgetBook, NO_LIMITS, windowStartFor, type Limits, type ScopeDefinition, type ScopeId, type ThresholdEvent } from '../core/budget.js';
+import { formatUsd, type Money } from '../core/money.js';
+import { worstCaseOf } from '../core/worst-case.js';
+import { GatewayError, type ErrorCode } from '../protocols/errors.js';
+import type { BudgetRecord, CallRecord, Identity, LedgerStore, OverflowPolicy, RunRecord, ScopeRef } from '../stores/ledger.js';
+import type { InFlightCalls } from './inflight.js';
+import type { Logger } from './log.js';
+import type { CallContext } from './settle.js';
+
+export interface Admission {
+  /** Output tokens the call may produce; the request is capped to this when `capOutput`. */
+  outputTokens: number;
+  /** The request must carry this cap: it asked for more than fits, or set none under a budget. */
+  capOutput: boolean;
+  clamped: boolean;
+  /** Run ids the call belongs to, its own first, for cutting it when any of them ends. */
+  runIds: string[];
+}
+
+export interface BudgetOptions {
+  defaultPolicy: OverflowPolicy;
+  /** Output cap put on a request that sets none when a budget applies (a call must have a worst case). */
+  defaultMaxOutputTokens: number;
+  softThreshold: number;
+  /** Called when a soft threshold is crossed, once per scope and window. */
+  onThreshold?: (event: ThresholdEvent, budget: BudgetRecord | undefined) => void;
+}
+
+/** What a run's clock shows: spend including sub-runs, and what is left after reservations. */
+export interface Clock {
+  spent: Money;
+  reserved: Money;
+  remaining: Money | null;
+  limits: Limits;
+}
+
+/**
+ * The gateway's side of budgets: which scopes a call falls in, their limits and spend
+ * (loaded from the ledger once, then kept in memory), admission, settlement, deadlines,
+ * and the run states that follow from them.
+ */
+export interface RunEndedEvent {
+  runId: string;
+  state: RunRecord['state'];
+  reason: string;
+}
+
+export class BudgetKeeper {
+  readonly book = new BudgetBook();
+  /** Emits 'run-ended' (RunEndedEvent) when a run leaves 'running' through this gateway. */
+  readonly events = new EventEmitter();
+  private readonly runs = new Map<string, RunRecord>();
+  private readonly loading = new Map<ScopeId, Promise<void>>();
+  private readonly deadlines = new Map<string, NodeJS.Timeout>();
+  private budgets = new Map<string, BudgetRecord>();
+
+  constructor(
+    private readonly ledger: LedgerStore,
+    private readonly inflight: InFlightCalls,
+    private readonly log: Logger,
+    private readonly options: BudgetOptions,
+  ) {}
+
+  async start(): Promise<void> {
+    this.budgets = new Map((await this.ledger.listBudgets()).map((budget) => [budget.scope, budget]));
+  }
+
+  /** The run and its ancestors, with their current state. */
+  async runChain(runId: string): Promise<RunRecord[]> {
+    const chain: RunRecord[] = [];
+    let id: string | null = runId;
+    while (id !== null && chain.length < 64) {
+      const run: RunRecord | undefined = await this.run(id);
+      if (!run) break;
+      chain.push(run);
+      id = run.parentId;
+    }
+    return chain;
+  }
+
+  async run(id: string): Promise<RunRecord | undefined> {
+    let run = this.runs.get(id);
+    if (!run) {
+      run = await this.ledger.getRun(id);
+      if (run) this.runs.set(id, run);
+    }
+    return run;
+  }
+
+  /** Admits a call if its worst case fits every scope above it, reserving that worst case. */
+  async admit(call: CallContext, promptTokens: number, writesCache: boolean): Promise<Admission> {
+    const now = Date.now();
+    const chain = call.identity.kind === 'run' ? await this.runChain(call.identity.run.id) : [];
+    for (const run of chain) {
+      if (run.state !== 'running') throw runEndedError(run);
+      if (run.deadlineAt !== null && now >= run.deadlineAt) {
+        await this.endRun(run.id, 'exhausted', 'deadline_exceeded');
+        throw budgetError('deadline_exceeded', `run ${run.id} passed its deadline`);
+      }
+    }
+    const scopes = await this.scopesOf(call.identity, chain, now);
+    const limited = scopes.some((scope) => hasLimits(this.book.state(scope, now)?.definition.limits));
+    const requested = call.request.maxOutputTokens;
+    const maxOutputTokens = requested ?? this.options.defaultMaxOutputTokens;
+    const worst = worstCaseOf(call.price, promptTokens, writesCache);
+    const result = this.book.reserve({
+      id: call.id,
+      scopes,
+      fixed: { money: worst.promptCost, tokens: worst.promptTokens },
+      outputPrice: worst.outputPrice,
+      maxOutputTokens,
+      policy: chain[0]?.overflowPolicy ?? this.options.defaultPolicy,
+    }, now);
+    if (!result.ok) {
+      if (result.final && result.scope.startsWith('run:')) await this.endRun(result.scope.slice(4), 'exhausted', result.code);
+      throw budgetError(result.code, `${result.message}; the call was not forwarded`);
+    }
+    try {
+      await this.ledger.putReservation({
+        id: call.id, runId: chain[0]?.id ?? null, keyId: call.identity.kind === 'key' ? call.identity.key.id : null,
+        project: projectOf(call.identity), step: call.step, agent: call.agent, provider: call.provider, model: call.request.model,
+        protocol: call.request.protocol, stream: call.request.stream, promptTokens, reserved: result.reservation.amounts.money, createdAt: now,
+      });
+    } catch (error) {
+      this.book.release(call.id);
+      throw error;
+    }
+    for (const run of chain) this.watchDeadline(run);
+    return {
+      outputTokens: result.outputTokens,
+      capOutput: result.clamped || (requested === undefined && limited),
+      clamped: result.clamped,
+      runIds: chain.map((run) => run.id),
+    };
+  }
+
+  /** Charges a settled call to its scopes; fires soft thresholds. */
+  settle(record: CallRecord): void {
+    const tokens = record.inputTokens + record.cacheReadTokens + record.cacheWriteTokens + record.outputTokens;
+    const events = this.book.settle(record.id, { money: record.cost, tokens, calls: 1 }, Date.now());
+    for (const event of events) void this.fireThreshold(event);
+  }
+
+  release(callId: string): void {
+    this.book.release(callId);
+  }
+
+  /** The clock of whoever is calling: its run (with sub-runs), or its key. */
+  clock(identity: Identity): Clock | undefined {
+    const scope = identity.kind === 'run' ? `run:${identity.run.id}` : `key:${identity.key.id}`;
+    const state = this.book.state(scope, Date.now());
+    if (!state) return undefined;
+    const remaining = this.book.remaining(scope, Date.now());
+    return { spent: state.spent.money, reserved: state.reserved.money, remaining: remaining.money, limits: state.definition.limits };
+  }
+
+  async runClock(runId: string): Promise<Clock | undefined> {
+    const run = await this.run(runId);
+    if (!run) return undefined;
+    await this.ensureScope(`run:${run.id}`, runDefinition(run, this.options.softThreshold), { kind: 'run', id: run.id }, Date.now());
+    return this.clock({ kind: 'run', run });
+  }
+
+  clockHeaders(identity: Identity): Record<string, string> {
+    const clock = this.clock(identity);
+    if (!clock) return {};
+    const headers: Record<string, string> = { 'x-intime-spent-usd': formatUsd(clock.spent) };
+    if (clock.remaining !== null) headers['x-intime-remaining-usd'] = formatUsd(clock.remaining < 0n ? 0n : clock.remaining);
+    return headers;
+  }
+
+  /** Ends a run (exhausted, stopped, completed) and cuts its calls and its sub-runs' calls. */
+  async endRun(runId: string, state: RunRecord['state'], reason: string): Promise<void> {
+    const run = await this.run(runId);
+    if (!run || run.state === state) return;
+    const at = Date.now();
+    await this.ledger.setRunState(runId, state, reason, at);
+    this.runs.set(runId, { ...run, state, endedReason: reason, endedAt: at });
+    const timer = this.deadlines.get(runId);
+    if (timer) clearTimeout(timer);
+    this.deadlines.delete(runId);
+    const cut = this.inflight.cutRun(runId, runEndedError({ ...run, state, endedReason: reason }));
+    this.log.info('run ended', { run: runId, state, reason, callsCut: cut });
+    this.events.emit('run-ended', { runId, state, reason } satisfies RunEndedEvent);
+  }
+
+  async setBudget(budget: BudgetRecord): Promise<void> {
+    await this.ledger.putBudget(budget);
+    this.budgets.set(budget.scope, budget);
+    const [kind, id] = splitScope(budget.scope);
+    const spent = await this.ledger.spentInScope({ kind, id } as ScopeRef, windowStartFor(budget.window, Date.now()));
+    this.book.define(budget.scope, budgetDefinition(budget, this.options.softThreshold), spent, Date.now());
+  }
+
+  listBudgets(): BudgetRecord[] {
+    return [...this.budgets.values()];
+  }
+
+  stop(): void {
+    for (const timer of this.deadlines.values()) clearTimeout(timer);
+    this.deadlines.clear();
+  }
+
+  private async scopesOf(identity: Identity, chain: RunRecord[], now: number): Promise<ScopeId[]> {
+    const scopes: ScopeId[] = [];
+    for (const run of chain) {
+      const scope = `run:${run.id}`;
+      await this.ensureScope(scope, runDefinition(run, this.options.softThreshold), { kind: 'run', id: run.id }, now);
+      scopes.push(scope);
+    }
+    if (identity.kind === 'key') {
+      const scope = `key:${identity.key.id}`;
+      const budget = this.budgets.get(scope);
+      await this.ensureScope(scope, budget ? budgetDefinition(budget, this.options.softThreshold) : unlimited(), { kind: 'key', id: identity.key.id }, now);
+      scopes.push(scope);
+    }
+    const project = projectOf(identity);
+    const projectBudget = project === null ? undefined : this.budgets.get(`project:${project}`);
+    if (project !== null && projectBudget) {
+      await this.ensureScope(`project:${project}`, budgetDefinition(projectBudget, this.options.softThreshold), { kind: 'project', id: project }, now);
+      scopes.push(`project:${project}`);
+    }
+    return scopes;
+  }
+
+  /** Loads a scope's spend in its current window from the ledger, once, however many calls ask at the same time. */
+  private async ensureScope(scope: ScopeId, definition: ScopeDefinition, ref: ScopeRef, now: number): Promise<void> {
+    if (this.book.has(scope)) return;
+    let loading = this.loading.get(scope);
+    if (!loading) {
+      loading = this.ledger.spentInScope(ref, windowStartFor(definition.window, now)).then((spent) => {
+        if (!this.book.has(scope)) this.book.define(scope, definition, spent, now);
+      });
+      this.loading.set(scope, loading);
+      loading.finally(() => this.loading.delete(scope)).catch(() => undefined);
+    }
+    await loading;
+  }
+
+  private watchDeadline(run: RunRecord): void {
+    if (run.deadlineAt === null || this.deadlines.has(run.id)) return;
+    const timer = setTimeout(() => {
+      this.deadlines.delete(run.id);
+      void this.endRun(run.id, 'exhausted', 'deadline_exceeded').catch((error: Error) => this.log.error('deadline failed', { run: run.id, error: error.message }));
+    }, Math.max(0, run.deadlineAt - Date.now()));
+    timer.unref();
+    this.deadlines.set(run.id, timer);
+  }
+
+  private async fireThreshold(event: ThresholdEvent): Promise<void> {
+    try {
+      if (!(await this.ledger.markThresholdFired(event.scope, event.windowStart, Date.now()))) return;
+      this.log.warn('soft threshold crossed', { scope: event.scope, dimension: event.dimension, spent: formatUsd(event.spent.money) });
+      this.options.onThreshold?.(event, this.budgets.get(event.scope));
+    } catch (error) {
+      this.log.error('threshold event failed', { scope: event.scope, error: (error as Error).message });
+    }
+  }
+}
+
+export function budgetError(code: ErrorCode, message: string): GatewayError {
+  return new GatewayError(code, 'budget', message);
+}
+
+/** The refusal for a run that no longer runs: its own cause when the clock ended it. */
+function runEndedError(run: RunRecord): GatewayError {
+  const reason = run.endedReason;
+  const code: ErrorCode = run.state === 'stopped' ? 'run_stopped'
+    : reason === 'deadline_exceeded' || reason === 'budget_exhausted' || reason === 'tokens_exhausted' || reason === 'calls_exhausted' ? reason
+      : 'run_ended';
+  return budgetError(code, `run ${run.id} is ${run.state}${reason ? ` (${reason})` : ''}; no more calls are admitted`);
+}
+
+function runDefinition(run: RunRecord, softThreshold: number): ScopeDefinition {
+  return { limits: { money: run.budget, tokens: run.budgetTokens, calls: run.maxCalls }, window: 'total', softThreshold };
+}
+
+function budgetDefinition(budget: BudgetRecord, defaultThreshold: number): ScopeDefinition {
+  return {
+    limits: { money: budget.money, tokens: budget.tokens, calls: budget.calls },
+    window: budget.window,
+    softThreshold: budget.softThreshold ?? defaultThreshold,
+  };
+}
+
+function unlimited(): ScopeDefinition {
+  return { limits: { ...NO_LIMITS }, window: 'total', softThreshold: null };
+}
+
+function hasLimits(limits: Limits | undefined): boolean {
+  return !!limits && (limits.money !== null || limits.tokens !== null || limits.calls !== null);
+}
+
+export function projectOf(identity: Identity): string | null {
+  return identity.kind === 'run' ? identity.run.project : identity.key.project;
+}
+
+function splitScope(scope: string): ['key' | 'project', string] {
+  const colon = scope.indexOf(':');
+  return [scope.slice(0, colon) as 'key' | 'project', scope.slice(colon + 1)];
+}
+

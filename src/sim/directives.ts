@@ -1,0 +1,74 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
+/**
+ * What a test asks of the simulator through x-sim-* request headers. Headers, not body
+ * fields, so that any unmodified client and the gateway in front pass them through.
+ */
+export const FAULTS = ['429', '500', 'disconnect-mid-stream', 'no-usage', 'slow-drip', 'malformed-json'] as const;
+export type Fault = (typeof FAULTS)[number];
+
+export interface SimDirectives {
+  /** Exact number of text tokens to generate (still capped by the request's max tokens). */
+  outputTokens: number | undefined;
+  /** Delay before the first byte (non-stream) or before the first event (stream). */
+  latencyMs: number;
+  /** Stream pacing; 0 means as fast as the socket takes it. */
+  tokensPerSecond: number;
+  fault: Fault | undefined;
+  /** Force a call of this tool, whether or not the request offered it. */
+  toolName: string | undefined;
+  /** The forced call's arguments, as JSON text. */
+  toolArguments: string | undefined;
+  /** Text tokens to stream before the tool call. */
+  textBeforeTool: number;
+}
+
+/** A directive header that makes no sense: answered as a 400 so typos don't pass silently. */
+export class DirectiveError extends Error {
+  constructor(readonly header: string, message: string) {
+    super(`${header}: ${message}`);
+  }
+}
+
+/** Slow drip streams at this rate unless the request sets its own. */
+const SLOW_DRIP_TOKENS_PER_SECOND = 4;
+
+export function readDirectives(headers: IncomingHttpHeaders): SimDirectives {
+  const fault = single(headers, 'x-sim-fault');
+  if (fault !== undefined && !(FAULTS as readonly string[]).includes(fault)) {
+    throw new DirectiveError('x-sim-fault', `expected one of ${FAULTS.join(', ')}`);
+  }
+  const rate = number(headers, 'x-sim-tokens-per-second', false);
+  const toolArguments = single(headers, 'x-sim-tool-args');
+  if (toolArguments !== undefined) {
+    try {
+      JSON.parse(toolArguments);
+    } catch {
+      throw new DirectiveError('x-sim-tool-args', 'not valid JSON');
+    }
+  }
+  return {
+    outputTokens: number(headers, 'x-sim-output-tokens', true),
+    latencyMs: Math.max(number(headers, 'x-sim-latency-ms', false) ?? 0, 0),
+    tokensPerSecond: Math.max(rate ?? (fault === 'slow-drip' ? SLOW_DRIP_TOKENS_PER_SECOND : 0), 0),
+    fault: fault as Fault | undefined,
+    toolName: single(headers, 'x-sim-tool-call') || undefined,
+    toolArguments,
+    textBeforeTool: number(headers, 'x-sim-text-before-tool', true) ?? 0,
+  };
+}
+
+function single(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function number(headers: IncomingHttpHeaders, name: string, integer: boolean): number | undefined {
+  const text = single(headers, name);
+  if (text === undefined || text.trim() === '') return undefined;
+  const value = Number(text);
+  if (!Number.isFinite(value) || (integer && (!Number.isSafeInteger(value) || value < 0))) {
+    throw new DirectiveError(name, integer ? 'expected a non-negative integer' : 'expected a number');
+  }
+  return value;
+}
