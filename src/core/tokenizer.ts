@@ -7,8 +7,12 @@ import { countTokens } from 'gpt-tokenizer';
  * from it are marked estimated.
  */
 export function countTextTokens(text: string): number {
-  return text.length === 0 ? 0 : countTokens(text);
+  return text.length === 0 ? 0 : countTokens(text, AS_PLAIN_TEXT);
 }
+
+// Text such as "<|endoftext|>" in a prompt is counted as the plain text it is, not refused:
+// providers accept it, so the meter must too.
+const AS_PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
 
 /** Per-message framing tokens, as OpenAI documents for its chat format. */
 const TOKENS_PER_MESSAGE = 3;

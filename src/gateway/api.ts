@@ -116,11 +116,18 @@ export async function handleApi(gateway: Gateway, request: IncomingMessage, resp
 
 async function createRun(gateway: Gateway, body: Record<string, unknown>) {
   const parentId = optionalString(body, 'parent');
+  let keyId = optionalString(body, 'key');
   let project = optionalString(body, 'project');
   if (parentId) {
     const parent = await gateway.ledger.getRun(parentId);
     if (!parent) throw notFound(`parent run ${parentId}`);
     project ??= parent.project;
+    keyId ??= parent.keyId;
+  }
+  if (keyId) {
+    const key = (await gateway.ledger.listKeys()).find((candidate) => candidate.id === keyId);
+    if (!key) throw notFound(`key ${keyId}`);
+    project ??= key.project;
   }
   const deadlineMs = optionalPositiveInt(body, 'deadlineMs');
   const token = newToken('it_run');
@@ -129,6 +136,7 @@ async function createRun(gateway: Gateway, body: Record<string, unknown>) {
     tokenHash: hashToken(token),
     name: optionalString(body, 'name'),
     parentId,
+    keyId,
     project,
     budget: optionalMoney(body, 'budgetUsd'),
     budgetTokens: optionalPositiveInt(body, 'budgetTokens'),
@@ -165,8 +173,8 @@ function budgetFrom(body: Record<string, unknown>): BudgetRecord {
 }
 
 function budgetView(budget: BudgetRecord, gateway: Gateway) {
-  const state = gateway.budgets.book.state(budget.scope, Date.now());
-  const remaining = gateway.budgets.book.remaining(budget.scope, Date.now());
+  const state = gateway.budgets.book.state(budget.scope, gateway.budgets.now());
+  const remaining = gateway.budgets.book.remaining(budget.scope, gateway.budgets.now());
   return {
     scope: budget.scope,
     window: budget.window,

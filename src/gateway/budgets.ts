@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { BudgetBook, NO_LIMITS, windowStartFor, type Limits, type ScopeDefinition, type ScopeId, type ThresholdEvent } from '../core/budget.js';
+import { BudgetBook, NO_LIMITS, windowStartFor, type Limits, type RefusalCode, type ScopeDefinition, type ScopeId, type ThresholdEvent } from '../core/budget.js';
 import { formatUsd, type Money } from '../core/money.js';
 import { worstCaseOf } from '../core/worst-case.js';
 import { GatewayError, type ErrorCode } from '../protocols/errors.js';
@@ -25,6 +25,8 @@ export interface BudgetOptions {
   softThreshold: number;
   /** Called when a soft threshold is crossed, once per scope and window. */
   onThreshold?: (event: ThresholdEvent, budget: BudgetRecord | undefined) => void;
+  /** The time, for windows and deadlines; tests move it. */
+  now?: () => number;
 }
 
 /** What a run's clock shows: spend including sub-runs, and what is left after reservations. */
@@ -54,13 +56,18 @@ export class BudgetKeeper {
   private readonly loading = new Map<ScopeId, Promise<void>>();
   private readonly deadlines = new Map<string, NodeJS.Timeout>();
   private budgets = new Map<string, BudgetRecord>();
+  private readonly pendingExhaustion = new Map<ScopeId, { code: RefusalCode; money: Money; tokens: number }>();
 
   constructor(
     private readonly ledger: LedgerStore,
     private readonly inflight: InFlightCalls,
     private readonly log: Logger,
     private readonly options: BudgetOptions,
-  ) {}
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  readonly now: () => number;
 
   async start(): Promise<void> {
     this.budgets = new Map((await this.ledger.listBudgets()).map((budget) => [budget.scope, budget]));
@@ -90,7 +97,7 @@ export class BudgetKeeper {
 
   /** Admits a call if its worst case fits every scope above it, reserving that worst case. */
   async admit(call: CallContext, promptTokens: number, writesCache: boolean): Promise<Admission> {
-    const now = Date.now();
+    const now = this.now();
     const chain = call.identity.kind === 'run' ? await this.runChain(call.identity.run.id) : [];
     for (const run of chain) {
       if (run.state !== 'running') throw runEndedError(run);
@@ -113,7 +120,7 @@ export class BudgetKeeper {
       policy: chain[0]?.overflowPolicy ?? this.options.defaultPolicy,
     }, now);
     if (!result.ok) {
-      if (result.final && result.scope.startsWith('run:')) await this.endRun(result.scope.slice(4), 'exhausted', result.code);
+      if (result.final && result.scope.startsWith('run:')) await this.exhaustOrWait(result.scope, result.code, worst.promptCost, worst.promptTokens);
       throw budgetError(result.code, `${result.message}; the call was not forwarded`);
     }
     try {
@@ -135,11 +142,32 @@ export class BudgetKeeper {
     };
   }
 
-  /** Charges a settled call to its scopes; fires soft thresholds. */
+  /** Charges a settled call to its scopes; fires soft thresholds; ends runs whose clock reached zero. */
   settle(record: CallRecord): void {
     const tokens = record.inputTokens + record.cacheReadTokens + record.cacheWriteTokens + record.outputTokens;
-    const events = this.book.settle(record.id, { money: record.cost, tokens, calls: 1 }, Date.now());
+    const events = this.book.settle(record.id, { money: record.cost, tokens, calls: 1 }, this.now());
     for (const event of events) void this.fireThreshold(event);
+    for (const [scope, need] of this.pendingExhaustion) void this.exhaustOrWait(scope, need.code, need.money, need.tokens);
+  }
+
+  /**
+   * A run whose clock cannot pay for a call is exhausted, but only once nothing is still
+   * reserved in it: calls in flight are paid for, and settling them at their real cost
+   * (below their worst case) may free enough for more. Until then the refusal waits here.
+   */
+  private async exhaustOrWait(scope: ScopeId, code: RefusalCode, money: Money, tokens: number): Promise<void> {
+    const state = this.book.state(scope, this.now());
+    if (!state) return;
+    if (state.reserved.calls > 0) {
+      this.pendingExhaustion.set(scope, { code, money, tokens });
+      return;
+    }
+    this.pendingExhaustion.delete(scope);
+    const left = this.book.remaining(scope, this.now());
+    const stillShort = code === 'calls_exhausted' ? (left.calls ?? 1) < 1
+      : code === 'tokens_exhausted' ? (left.tokens ?? Infinity) <= tokens
+        : (left.money ?? money + 1n) <= money;
+    if (stillShort) await this.endRun(scope.slice(4), 'exhausted', code);
   }
 
   release(callId: string): void {
@@ -149,16 +177,16 @@ export class BudgetKeeper {
   /** The clock of whoever is calling: its run (with sub-runs), or its key. */
   clock(identity: Identity): Clock | undefined {
     const scope = identity.kind === 'run' ? `run:${identity.run.id}` : `key:${identity.key.id}`;
-    const state = this.book.state(scope, Date.now());
+    const state = this.book.state(scope, this.now());
     if (!state) return undefined;
-    const remaining = this.book.remaining(scope, Date.now());
+    const remaining = this.book.remaining(scope, this.now());
     return { spent: state.spent.money, reserved: state.reserved.money, remaining: remaining.money, limits: state.definition.limits };
   }
 
   async runClock(runId: string): Promise<Clock | undefined> {
     const run = await this.run(runId);
     if (!run) return undefined;
-    await this.ensureScope(`run:${run.id}`, runDefinition(run, this.options.softThreshold), { kind: 'run', id: run.id }, Date.now());
+    await this.ensureScope(`run:${run.id}`, runDefinition(run, this.options.softThreshold), { kind: 'run', id: run.id }, this.now());
     return this.clock({ kind: 'run', run });
   }
 
@@ -174,7 +202,7 @@ export class BudgetKeeper {
   async endRun(runId: string, state: RunRecord['state'], reason: string): Promise<void> {
     const run = await this.run(runId);
     if (!run || run.state === state) return;
-    const at = Date.now();
+    const at = this.now();
     await this.ledger.setRunState(runId, state, reason, at);
     this.runs.set(runId, { ...run, state, endedReason: reason, endedAt: at });
     const timer = this.deadlines.get(runId);
@@ -189,8 +217,8 @@ export class BudgetKeeper {
     await this.ledger.putBudget(budget);
     this.budgets.set(budget.scope, budget);
     const [kind, id] = splitScope(budget.scope);
-    const spent = await this.ledger.spentInScope({ kind, id } as ScopeRef, windowStartFor(budget.window, Date.now()));
-    this.book.define(budget.scope, budgetDefinition(budget, this.options.softThreshold), spent, Date.now());
+    const spent = await this.ledger.spentInScope({ kind, id } as ScopeRef, windowStartFor(budget.window, this.now()));
+    this.book.define(budget.scope, budgetDefinition(budget, this.options.softThreshold), spent, this.now());
   }
 
   listBudgets(): BudgetRecord[] {
@@ -209,10 +237,11 @@ export class BudgetKeeper {
       await this.ensureScope(scope, runDefinition(run, this.options.softThreshold), { kind: 'run', id: run.id }, now);
       scopes.push(scope);
     }
-    if (identity.kind === 'key') {
-      const scope = `key:${identity.key.id}`;
+    const keyId = identity.kind === 'key' ? identity.key.id : chain[0]?.keyId ?? null;
+    if (keyId !== null) {
+      const scope = `key:${keyId}`;
       const budget = this.budgets.get(scope);
-      await this.ensureScope(scope, budget ? budgetDefinition(budget, this.options.softThreshold) : unlimited(), { kind: 'key', id: identity.key.id }, now);
+      await this.ensureScope(scope, budget ? budgetDefinition(budget, this.options.softThreshold) : unlimited(), { kind: 'key', id: keyId }, now);
       scopes.push(scope);
     }
     const project = projectOf(identity);
@@ -243,14 +272,14 @@ export class BudgetKeeper {
     const timer = setTimeout(() => {
       this.deadlines.delete(run.id);
       void this.endRun(run.id, 'exhausted', 'deadline_exceeded').catch((error: Error) => this.log.error('deadline failed', { run: run.id, error: error.message }));
-    }, Math.max(0, run.deadlineAt - Date.now()));
+    }, Math.max(0, run.deadlineAt - this.now()));
     timer.unref();
     this.deadlines.set(run.id, timer);
   }
 
   private async fireThreshold(event: ThresholdEvent): Promise<void> {
     try {
-      if (!(await this.ledger.markThresholdFired(event.scope, event.windowStart, Date.now()))) return;
+      if (!(await this.ledger.markThresholdFired(event.scope, event.windowStart, this.now()))) return;
       this.log.warn('soft threshold crossed', { scope: event.scope, dimension: event.dimension, spent: formatUsd(event.spent.money) });
       this.options.onThreshold?.(event, this.budgets.get(event.scope));
     } catch (error) {

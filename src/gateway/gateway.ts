@@ -47,6 +47,8 @@ export interface GatewayOptions {
   simUrl?: string;
   adminToken?: string;
   log?: Logger;
+  /** The time for budget windows and deadlines (tests move it). */
+  now?: () => number;
 }
 
 export interface RunningGateway {
@@ -73,6 +75,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     defaultPolicy: config.budgets.overflowPolicy,
     defaultMaxOutputTokens: config.budgets.defaultMaxOutputTokens,
     softThreshold: config.budgets.softThreshold,
+    now: options.now,
     onThreshold(event, budget) {
       const url = budget?.webhook ?? config.budgets.webhook;
       if (!url) return;

@@ -18,6 +18,7 @@ export function runView(run: RunRecord, totals: SpendTotals = emptyTotals(), clo
     id: run.id,
     name: run.name,
     parent: run.parentId,
+    key: run.keyId,
     project: run.project,
     state: run.state,
     endedReason: run.endedReason,

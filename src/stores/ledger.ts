@@ -9,6 +9,8 @@ export interface RunRecord {
   id: string;
   name: string | null;
   parentId: string | null;
+  /** The virtual key the run was started under: its budget applies to the run's calls. */
+  keyId: string | null;
   project: string | null;
   state: RunState;
   budget: Money | null;
@@ -90,6 +92,7 @@ export interface NewRun {
   tokenHash: string;
   name: string | null;
   parentId: string | null;
+  keyId: string | null;
   project: string | null;
   budget: Money | null;
   budgetTokens: number | null;

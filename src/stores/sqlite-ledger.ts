@@ -68,8 +68,8 @@ export class SqliteLedger implements LedgerStore {
   }
 
   async createRun(run: NewRun): Promise<RunRecord> {
-    this.db.prepare(`INSERT INTO runs (id, token_hash, name, parent_id, project, state, budget, budget_tokens, max_calls, deadline_at, overflow_policy, created_at)
-      VALUES (@id, @tokenHash, @name, @parentId, @project, 'running', @budget, @budgetTokens, @maxCalls, @deadlineAt, @overflowPolicy, @createdAt)`).run(run);
+    this.db.prepare(`INSERT INTO runs (id, token_hash, name, parent_id, key_id, project, state, budget, budget_tokens, max_calls, deadline_at, overflow_policy, created_at)
+      VALUES (@id, @tokenHash, @name, @parentId, @keyId, @project, 'running', @budget, @budgetTokens, @maxCalls, @deadlineAt, @overflowPolicy, @createdAt)`).run(run);
     return (await this.getRun(run.id))!;
   }
 
@@ -262,6 +262,7 @@ function runFromRow(row: Row): RunRecord {
     id: String(row.id),
     name: stringOrNull(row.name),
     parentId: stringOrNull(row.parent_id),
+    keyId: stringOrNull(row.key_id),
     project: stringOrNull(row.project),
     state: row.state as RunState,
     budget: row.budget === null ? null : BigInt(row.budget as bigint),

@@ -61,6 +61,7 @@ export const SQLITE_MIGRATIONS: { version: number; sql: string }[] = [
     sql: `
       ALTER TABLE runs ADD COLUMN overflow_policy TEXT NOT NULL DEFAULT 'clamp';
       ALTER TABLE runs ADD COLUMN ended_reason TEXT;
+      ALTER TABLE runs ADD COLUMN key_id TEXT REFERENCES keys(id);
       -- A reservation is written before a call is forwarded and deleted with its settlement;
       -- rows left here after a crash are the calls that were in flight when it happened.
       CREATE TABLE reservations (
