@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatUsd, parseUsd } from '../src/core/money.js';
 import { startSim, type SimServer } from '../src/sim/index.js';
 import { freePort, startGatewayProcess } from './processes.js';
 
@@ -23,12 +24,12 @@ afterAll(async () => {
 });
 
 describe('a gateway killed with SIGKILL under load', () => {
-  it('loses no call whose response completed: 64 concurrent streams, kill, restart, every finished call is in the ledger', async () => {
+  it('loses no call whose response completed and leaks no reservation: 64 concurrent streams, kill, restart', async () => {
     const port = await freePort();
     const args = ['--port', String(port), '--data-dir', dataDir, '--config', join(dataDir, 'config.json')];
     const env = { INTIME_ADMIN_TOKEN: ADMIN };
     const first = await startGatewayProcess(args, env);
-    const created = await fetch(`${first.url}/api/runs`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` }, body: '{}' });
+    const created = await fetch(`${first.url}/api/runs`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` }, body: JSON.stringify({ budgetUsd: '100' }) });
     const run = (await created.json()) as { id: string; token: string };
 
     const client = new OpenAI({ baseURL: `${first.url}/v1`, apiKey: run.token, maxRetries: 0 });
@@ -68,6 +69,15 @@ describe('a gateway killed with SIGKILL under load', () => {
       const missing = completed.filter((id) => !recorded.has(id));
       expect(missing).toEqual([]);
       expect(calls.filter((call) => call.status === 'ok').length).toBeGreaterThanOrEqual(completed.length);
+      // Calls in flight at the kill held reservations: the restart settled them (prompt billed,
+      // estimated), so nothing stays reserved and the clock agrees with the ledger.
+      expect(calls.some((call) => call.status === 'interrupted')).toBe(true);
+      const view = (await (await fetch(`${second.url}/api/runs/${run.id}`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as
+        { reservedUsd: string; spentUsd: string; remainingUsd: string };
+      const settled = calls.reduce((sum, call) => sum + parseUsd((call as unknown as { costUsd: string }).costUsd), 0n);
+      expect(view.reservedUsd).toBe('0');
+      expect(view.spentUsd).toBe(formatUsd(settled));
+      expect(view.remainingUsd).toBe(formatUsd(parseUsd('100') - settled));
     } finally {
       second.child.kill('SIGTERM');
       await second.exited;

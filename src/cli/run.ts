@@ -88,8 +88,10 @@ async function runCommand(command: string[], options: RunOptions): Promise<numbe
   const display = new ClockDisplay(process.stderr, run.id);
   let endedBy: RunEndedEvent | undefined;
   let terminating: Promise<void> | undefined;
+  let commandExited = false;
   const end = (event: RunEndedEvent) => {
-    if (endedBy) return;
+    // Once the command is gone there is nothing to stop; its own ending completes the run.
+    if (endedBy || commandExited) return;
     endedBy = event;
     display.note(`clock: run ${event.state} (${event.reason}); stopping the command`);
     terminating = signalProcessGroup(child.pid!, options.grace, childExit);
@@ -113,6 +115,7 @@ async function runCommand(command: string[], options: RunOptions): Promise<numbe
   }, 250);
 
   const exit = await childExit;
+  commandExited = true;
   clearInterval(poll);
   await terminating;
   process.off('SIGINT', onSignal);

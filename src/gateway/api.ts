@@ -145,6 +145,7 @@ async function createRun(gateway: Gateway, body: Record<string, unknown>) {
     overflowPolicy: optionalPolicy(body) ?? gateway.config.budgets.overflowPolicy,
     createdAt: Date.now(),
   });
+  gateway.budgets.track(run);
   // The token is the run's API key for its agent: returned here once, stored only as a digest.
   return { ...runView(run), token };
 }

@@ -71,6 +71,14 @@ export class BudgetKeeper {
 
   async start(): Promise<void> {
     this.budgets = new Map((await this.ledger.listBudgets()).map((budget) => [budget.scope, budget]));
+    // Deadlines act even on runs that make no call: arm the timers of every running run.
+    for (const run of await this.ledger.listRuns({ limit: 100_000, state: 'running' })) this.track(run);
+  }
+
+  /** Starts watching a new (or restored) run: its deadline fires whether or not it calls. */
+  track(run: RunRecord): void {
+    this.runs.set(run.id, run);
+    this.watchDeadline(run);
   }
 
   /** The run and its ancestors, with their current state. */
