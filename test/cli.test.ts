@@ -65,6 +65,17 @@ describe('the CLI against a running gateway', () => {
     expect(byKey.rows.some((row) => row.group?.startsWith('key_'))).toBe(true);
   });
 
+  it('intime budgets set and list: a daily project budget with what is left', async () => {
+    const set = await cli('budgets', 'set', '--project', 'cli', '--usd', '5', '--window', 'day');
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout).toContain('budget set on project:cli (day): $5');
+    const listed = await cli('budgets', 'list');
+    expect(listed.stdout).toMatch(/project:cli\s+day\s+\$5\s+\$0(\.\d+)?\s+\$0\s+\$4\.9/);
+    const both = await cli('budgets', 'set', '--usd', '5');
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('exactly one of --key or --project');
+  });
+
   it('explains a gateway it cannot reach or a wrong token, with exit code 2', async () => {
     const unreachable = runCli(['runs', '--gateway', 'http://127.0.0.1:9', '--admin-token', 'x']);
     expect(await unreachable.exited).toBe(2);

@@ -5,6 +5,7 @@ import { registerReportCommands } from './reports.js';
 import { registerServeCommands } from './serve.js';
 import { registerDemoCommand } from './demo.js';
 import { registerRunCommand } from './run.js';
+import { registerBudgetCommands } from './budgets.js';
 
 const program = new Command('intime')
   .description('InTime: a clock on every AI agent\'s arm. Meters every model call in money, to the last token.')
@@ -16,6 +17,7 @@ registerDemoCommand(program);
 registerRunCommand(program);
 registerReportCommands(program);
 registerKeyCommands(program);
+registerBudgetCommands(program);
 
 try {
   await program.parseAsync(process.argv);
