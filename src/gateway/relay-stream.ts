@@ -40,6 +40,8 @@ export async function relayStream({ gateway, adapter, call, upstream, response, 
     for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
       parser.feed(decoder.decode(chunk, { stream: true }));
       for (const event of pending) {
+        // Once the gateway cuts the call, not one more event reaches the agent, even from a chunk already read.
+        if (cutReason()) break;
         const json = eventJson(event);
         // Every event of these protocols is JSON but OpenAI's [DONE]; garbage from a broken
         // upstream would only make the agent's SDK throw, so it is dropped, not relayed.
@@ -53,6 +55,7 @@ export async function relayStream({ gateway, adapter, call, upstream, response, 
         if (!response.write(serializeEvent(event))) await drained(response);
       }
       pending.length = 0;
+      if (cutReason()) break;
     }
   } catch {
     const cut = cutReason();
@@ -63,6 +66,8 @@ export async function relayStream({ gateway, adapter, call, upstream, response, 
     }
     return endWithError(new GatewayError('upstream_disconnected', 'upstream', 'the provider closed the stream before it finished', { retryable: false }));
   }
+  const cut = cutReason();
+  if (cut && !finished) return endWithError(cut, 'cut');
   if (!finished) {
     if (abort.signal.aborted) {
       await settle(outcome('client_aborted', 499, 'client_closed'));
