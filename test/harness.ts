@@ -23,11 +23,16 @@ export interface Stack {
 }
 
 /** A simulator and a gateway in this process, on loopback ports, with a fresh ledger. */
-export async function startStack(options: { config?: (config: GatewayConfig) => GatewayConfig; now?: () => number } = {}): Promise<Stack> {
+export async function startStack(options: {
+  config?: (config: GatewayConfig) => GatewayConfig;
+  now?: () => number;
+  /** Routes the gateway's upstream traffic somewhere else (a recording proxy) given the simulator's URL. */
+  upstream?: (simUrl: string) => string;
+} = {}): Promise<Stack> {
   const dataDir = mkdtempSync(join(tmpdir(), 'intime-test-'));
   const config = (options.config ?? ((c) => c))(defaultConfig());
   const sim = await startSim({ priceTable: loadPriceTable(config) });
-  const gateway = await startGateway({ dataDir, config, simUrl: sim.url, adminToken: ADMIN_TOKEN, log: createLogger('silent'), now: options.now });
+  const gateway = await startGateway({ dataDir, config, simUrl: options.upstream?.(sim.url) ?? sim.url, adminToken: ADMIN_TOKEN, log: createLogger('silent'), now: options.now });
   const admin = async <T>(method: string, path: string, body?: unknown) => {
     const response = await fetch(`${gateway.url}${path}`, {
       method,

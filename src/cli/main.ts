@@ -6,6 +6,8 @@ import { registerServeCommands } from './serve.js';
 import { registerDemoCommand } from './demo.js';
 import { registerRunCommand } from './run.js';
 import { registerBudgetCommands } from './budgets.js';
+import { registerControlCommands } from './control.js';
+import { registerApprovalCommands } from './approvals.js';
 
 const program = new Command('intime')
   .description('InTime: a clock on every AI agent\'s arm. Meters every model call in money, to the last token.')
@@ -18,6 +20,8 @@ registerRunCommand(program);
 registerReportCommands(program);
 registerKeyCommands(program);
 registerBudgetCommands(program);
+registerControlCommands(program);
+registerApprovalCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,32 +1,58 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { formatUsd, MoneyFormatError, parseUsd, type Money } from '../core/money.js';
 import { GatewayError, invalidRequest } from '../protocols/errors.js';
-import type { BudgetRecord, RunState, SpendDimension } from '../stores/ledger.js';
+import type { BudgetRecord, Role, RunState, SpendDimension } from '../stores/ledger.js';
 import { emptyTotals } from '../stores/ledger.js';
+import { handleApprovalsApi } from './approvals-api.js';
 import type { Gateway } from './gateway.js';
 import { parseJsonObject, readBody, sendJson } from './http.js';
-import { presentedToken } from './identity.js';
-import { hashToken, newId, newToken, tokensMatch } from './secrets.js';
+import { handleRunControl } from './api-run-control.js';
+import { authenticate, canSee, requireAct, requireAdmin, requireSee } from './authorize.js';
+import { hashToken, newId, newToken } from './secrets.js';
 import { callView, keyView, runView, spendRowView, totalsView } from './views.js';
 
 const SPEND_DIMENSIONS: SpendDimension[] = ['model', 'key', 'day', 'run', 'project', 'step', 'provider'];
 const RUN_STATES: RunState[] = ['running', 'paused', 'stopped', 'exhausted', 'completed'];
 
-/** The control API. Every route needs the admin token; run tokens and virtual keys get 403. */
+/**
+ * The control API. Every route needs a principal's token (the admin token, or one made
+ * with POST /api/principals); what it may see and do follows its role and projects. Run
+ * tokens and virtual keys get 403.
+ */
 export async function handleApi(gateway: Gateway, request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
-  authorizeAdmin(gateway, request);
+  const principal = await authenticate(gateway, request);
+  if (await handleApprovalsApi(gateway, request, response, url, principal)) return;
   const method = request.method ?? 'GET';
   const parts = url.pathname.split('/').filter(Boolean).slice(1); // drop "api"
   const route = `${method} /${parts.map((part, index) => (index % 2 === 1 ? ':id' : part)).join('/')}`;
   const id = parts[1];
+  if (parts[0] === 'runs' && parts.length === 3 && (await handleRunControl(gateway, request, response, id!, parts[2]!, principal))) return;
 
   switch (route) {
-    case 'POST /runs':
-      return sendJson(response, 201, await createRun(gateway, await readJson(gateway, request)));
+    case 'POST /runs': {
+      const body = await readJson(gateway, request);
+      requireAct(principal, typeof body.project === 'string' ? body.project : null, 'create runs');
+      return sendJson(response, 201, await createRun(gateway, body));
+    }
+    case 'POST /principals': {
+      requireAdmin(principal, 'create principals');
+      return sendJson(response, 201, await createPrincipal(gateway, await readJson(gateway, request)));
+    }
+    case 'GET /principals':
+      requireAdmin(principal, 'list principals');
+      return sendJson(response, 200, { principals: await gateway.ledger.listPrincipals() });
+    case 'GET /audit': {
+      const runId = url.searchParams.get('run') ?? undefined;
+      if (runId !== undefined) requireSee(principal, (await gateway.budgets.run(runId))?.project ?? null, `run ${runId}`);
+      else requireSee(principal, null, 'the whole audit trail');
+      const entries = await gateway.ledger.listAudit({ runId, limit: boundedInt(url.searchParams.get('limit'), 200, 5000) });
+      return sendJson(response, 200, { audit: entries.map((entry) => ({ ...entry, at: new Date(entry.at).toISOString() })) });
+    }
     case 'GET /runs': {
       const state = url.searchParams.get('state') ?? undefined;
       if (state !== undefined && !RUN_STATES.includes(state as RunState)) throw invalidRequest(`state must be one of ${RUN_STATES.join(', ')}`, 'state');
-      const runs = await gateway.ledger.listRuns({ limit: boundedInt(url.searchParams.get('limit'), 100, 1000), state: state as RunState | undefined });
+      const runs = (await gateway.ledger.listRuns({ limit: boundedInt(url.searchParams.get('limit'), 100, 1000), state: state as RunState | undefined }))
+        .filter((run) => canSee(principal, run.project));
       const totals = await gateway.ledger.runTotals(runs.map((run) => run.id));
       const clocks = await Promise.all(runs.map((run) => gateway.budgets.runClock(run.id)));
       return sendJson(response, 200, { runs: runs.map((run, index) => runView(run, totals.get(run.id), clocks[index])) });
@@ -34,6 +60,7 @@ export async function handleApi(gateway: Gateway, request: IncomingMessage, resp
     case 'GET /runs/:id': {
       const run = await gateway.ledger.getRun(id!);
       if (!run) throw notFound(`run ${id}`);
+      requireSee(principal, run.project, `run ${id}`);
       const totals = await gateway.ledger.runTotals([run.id]);
       return sendJson(response, 200, {
         ...runView(run, totals.get(run.id), await gateway.budgets.runClock(run.id)),
@@ -41,28 +68,15 @@ export async function handleApi(gateway: Gateway, request: IncomingMessage, resp
         callsInFlight: gateway.inflight.count(run.id),
       });
     }
-    case 'POST /runs/:id/stop': {
-      const run = await gateway.budgets.run(id!);
-      if (!run) throw notFound(`run ${id}`);
-      const body = await readJson(gateway, request);
-      const note = optionalString(body, 'note');
-      if (run.state === 'running' || run.state === 'paused') await gateway.budgets.endRun(run.id, 'stopped', note ?? 'stopped');
-      const totals = await gateway.ledger.runTotals([run.id]);
-      return sendJson(response, 200, runView((await gateway.budgets.run(run.id))!, totals.get(run.id), await gateway.budgets.runClock(run.id)));
-    }
-    case 'POST /runs/:id/complete': {
-      const run = await gateway.budgets.run(id!);
-      if (!run) throw notFound(`run ${id}`);
-      if (run.state === 'running' || run.state === 'paused') await gateway.budgets.endRun(run.id, 'completed', 'finished');
-      const totals = await gateway.ledger.runTotals([run.id]);
-      return sendJson(response, 200, runView((await gateway.budgets.run(run.id))!, totals.get(run.id), await gateway.budgets.runClock(run.id)));
-    }
     case 'GET /runs/:id/calls': {
-      if (!(await gateway.ledger.getRun(id!))) throw notFound(`run ${id}`);
+      const run = await gateway.ledger.getRun(id!);
+      if (!run) throw notFound(`run ${id}`);
+      requireSee(principal, run.project, `run ${id}`);
       const calls = await gateway.ledger.listCalls(id!);
       return sendJson(response, 200, { calls: calls.map(callView) });
     }
     case 'GET /spend': {
+      requireSee(principal, null, 'spend across projects');
       const by = (url.searchParams.get('by') ?? 'model') as SpendDimension;
       if (!SPEND_DIMENSIONS.includes(by)) throw invalidRequest(`by must be one of ${SPEND_DIMENSIONS.join(', ')}`, 'by');
       const rows = await gateway.ledger.spend({
@@ -83,6 +97,7 @@ export async function handleApi(gateway: Gateway, request: IncomingMessage, resp
       return sendJson(response, 200, { by, rows: rows.map(spendRowView), total: totalsView(total) });
     }
     case 'POST /keys': {
+      requireAdmin(principal, 'create keys');
       const body = await readJson(gateway, request);
       const name = optionalString(body, 'name');
       if (!name) throw invalidRequest('"name" is required', 'name');
@@ -93,9 +108,11 @@ export async function handleApi(gateway: Gateway, request: IncomingMessage, resp
       return sendJson(response, 201, { ...keyView(key), key: token });
     }
     case 'GET /keys':
+      requireSee(principal, null, 'keys');
       return sendJson(response, 200, { keys: (await gateway.ledger.listKeys()).map(keyView) });
     case 'PUT /budgets':
     case 'POST /budgets': {
+      requireAdmin(principal, 'set budgets');
       const budget = budgetFrom(await readJson(gateway, request));
       if (budget.scope.startsWith('key:') && !(await gateway.ledger.listKeys()).some((key) => `key:${key.id}` === budget.scope)) {
         throw notFound(budget.scope);
@@ -104,6 +121,7 @@ export async function handleApi(gateway: Gateway, request: IncomingMessage, resp
       return sendJson(response, 200, budgetView(budget, gateway));
     }
     case 'GET /budgets':
+      requireSee(principal, null, 'budgets');
       return sendJson(response, 200, { budgets: gateway.budgets.listBudgets().map((budget) => budgetView(budget, gateway)) });
     case 'GET /models':
       return sendJson(response, 200, {
@@ -193,13 +211,25 @@ function budgetView(budget: BudgetRecord, gateway: Gateway) {
   };
 }
 
-function authorizeAdmin(gateway: Gateway, request: IncomingMessage): void {
-  const token = presentedToken(request);
-  if (!token) throw new GatewayError('invalid_api_key', 'authentication', 'the control API needs the admin token (Authorization: Bearer …)', { retryable: false });
-  if (!tokensMatch(token, gateway.adminToken)) {
-    throw new GatewayError('permission_denied', token.startsWith('it_run_') || token.startsWith('it_key_') ? 'permission' : 'authentication',
-      'this token may not use the control API', { retryable: false });
+const ROLES: Role[] = ['admin', 'operator', 'viewer'];
+
+async function createPrincipal(gateway: Gateway, body: Record<string, unknown>) {
+  const name = optionalString(body, 'name');
+  if (!name) throw invalidRequest('"name" is required', 'name');
+  const role = body.role as Role;
+  if (!ROLES.includes(role)) throw invalidRequest(`"role" must be one of ${ROLES.join(', ')}`, 'role');
+  let projects: string[] | null = null;
+  if (body.projects !== undefined && body.projects !== null) {
+    if (!Array.isArray(body.projects) || body.projects.some((project) => typeof project !== 'string' || project.length === 0)) {
+      throw invalidRequest('"projects" must be a list of project names', 'projects');
+    }
+    projects = body.projects as string[];
   }
+  const token = newToken('it_admin');
+  const principal = { id: newId('principal'), name, role, projects, createdAt: Date.now(), revokedAt: null };
+  await gateway.ledger.createPrincipal({ ...principal, tokenHash: hashToken(token) });
+  // Shown once; stored only as a digest.
+  return { ...principal, token };
 }
 
 async function readJson(gateway: Gateway, request: IncomingMessage): Promise<Record<string, unknown>> {

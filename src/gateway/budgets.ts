@@ -3,8 +3,9 @@ import { BudgetBook, NO_LIMITS, windowStartFor, type Limits, type RefusalCode, t
 import { formatUsd, type Money } from '../core/money.js';
 import { worstCaseOf } from '../core/worst-case.js';
 import { GatewayError, type ErrorCode } from '../protocols/errors.js';
-import type { BudgetRecord, CallRecord, Identity, LedgerStore, OverflowPolicy, RunRecord, ScopeRef } from '../stores/ledger.js';
+import type { BudgetRecord, CallRecord, Identity, LedgerStore, OverflowPolicy, RunRecord, RunState, ScopeRef } from '../stores/ledger.js';
 import type { InFlightCalls } from './inflight.js';
+import { PauseGate } from './pause-gate.js';
 import type { Logger } from './log.js';
 import type { CallContext } from './settle.js';
 
@@ -27,6 +28,8 @@ export interface BudgetOptions {
   onThreshold?: (event: ThresholdEvent, budget: BudgetRecord | undefined) => void;
   /** The time, for windows and deadlines; tests move it. */
   now?: () => number;
+  /** How long a call of a paused run may wait before it is refused with run_paused_timeout. */
+  pauseHoldMs: number;
 }
 
 /** What a run's clock shows: spend including sub-runs, and what is left after reservations. */
@@ -50,6 +53,7 @@ export interface RunEndedEvent {
 
 export class BudgetKeeper {
   readonly book = new BudgetBook();
+  readonly pauses = new PauseGate();
   /** Emits 'run-ended' (RunEndedEvent) when a run leaves 'running' through this gateway. */
   readonly events = new EventEmitter();
   private readonly runs = new Map<string, RunRecord>();
@@ -103,17 +107,26 @@ export class BudgetKeeper {
     return run;
   }
 
-  /** Admits a call if its worst case fits every scope above it, reserving that worst case. */
-  async admit(call: CallContext, promptTokens: number, writesCache: boolean): Promise<Admission> {
-    const now = this.now();
-    const chain = call.identity.kind === 'run' ? await this.runChain(call.identity.run.id) : [];
-    for (const run of chain) {
-      if (run.state !== 'running') throw runEndedError(run);
-      if (run.deadlineAt !== null && now >= run.deadlineAt) {
-        await this.endRun(run.id, 'exhausted', 'deadline_exceeded');
-        throw budgetError('deadline_exceeded', `run ${run.id} passed its deadline`);
+  /**
+   * Admits a call if its worst case fits every scope above it, reserving that worst case.
+   * A call of a paused run (or of a paused ancestor) waits here until it resumes.
+   */
+  async admit(call: CallContext, promptTokens: number, writesCache: boolean, signal: AbortSignal): Promise<Admission> {
+    let chain: RunRecord[] = [];
+    for (;;) {
+      chain = call.identity.kind === 'run' ? await this.runChain(call.identity.run.id) : [];
+      const paused = chain.find((run) => run.state === 'paused');
+      for (const run of chain) {
+        if (run.state !== 'running' && run.state !== 'paused') throw runEndedError(run);
+        if (run.deadlineAt !== null && this.now() >= run.deadlineAt) {
+          await this.endRun(run.id, 'exhausted', 'deadline_exceeded');
+          throw budgetError('deadline_exceeded', `run ${run.id} passed its deadline`);
+        }
       }
+      if (!paused) break;
+      await this.pauses.hold(paused.id, this.options.pauseHoldMs, signal);
     }
+    const now = this.now();
     const scopes = await this.scopesOf(call.identity, chain, now);
     const limited = scopes.some((scope) => hasLimits(this.book.state(scope, now)?.definition.limits));
     const requested = call.request.maxOutputTokens;
@@ -206,19 +219,52 @@ export class BudgetKeeper {
     return headers;
   }
 
-  /** Ends a run (exhausted, stopped, completed) and cuts its calls and its sub-runs' calls. */
-  async endRun(runId: string, state: RunRecord['state'], reason: string): Promise<void> {
+  /**
+   * Ends a run (exhausted, stopped, completed) and its sub-runs. In this order: new calls
+   * are refused (the state in memory), calls in flight are cut (their relays stop before the
+   * next event), held calls are refused; then the state is written. When this resolves,
+   * not one more content event reaches any of the run's agents.
+   */
+  async endRun(runId: string, state: RunState, reason: string): Promise<void> {
     const run = await this.run(runId);
-    if (!run || run.state === state) return;
+    if (!run || run.state === state || !isLive(run.state)) return;
     const at = this.now();
-    await this.ledger.setRunState(runId, state, reason, at);
-    this.runs.set(runId, { ...run, state, endedReason: reason, endedAt: at });
+    const ended: RunRecord = { ...run, state, endedReason: reason, endedAt: at };
+    this.runs.set(runId, ended);
+    const error = runEndedError(ended);
+    const cut = this.inflight.cutRun(runId, error);
+    this.pauses.fail(runId, error);
     const timer = this.deadlines.get(runId);
     if (timer) clearTimeout(timer);
     this.deadlines.delete(runId);
-    const cut = this.inflight.cutRun(runId, runEndedError({ ...run, state, endedReason: reason }));
+    await this.ledger.setRunState(runId, state, reason, at);
     this.log.info('run ended', { run: runId, state, reason, callsCut: cut });
     this.events.emit('run-ended', { runId, state, reason } satisfies RunEndedEvent);
+    for (const child of await this.ledger.listChildRuns(runId)) {
+      await this.endRun(child.id, state, `parent ${runId} ${state}: ${reason}`);
+    }
+  }
+
+  /** Pauses a running run: its new calls wait; calls in flight finish. */
+  async pauseRun(runId: string): Promise<boolean> {
+    const run = await this.run(runId);
+    if (!run || run.state !== 'running') return false;
+    this.runs.set(runId, { ...run, state: 'paused' });
+    await this.ledger.setRunState(runId, 'paused', null, this.now());
+    this.events.emit('run-paused', { runId });
+    return true;
+  }
+
+  /** Resumes a paused run and releases its held calls in the order they came. */
+  async resumeRun(runId: string): Promise<number | undefined> {
+    const run = await this.run(runId);
+    if (!run || run.state !== 'paused') return undefined;
+    this.runs.set(runId, { ...run, state: 'running' });
+    await this.ledger.setRunState(runId, 'running', null, this.now());
+    // Held calls of sub-runs wait on this run too: release every queue under it.
+    let released = this.pauses.release(runId);
+    for (const child of await this.ledger.listChildRuns(runId)) released += this.pauses.release(child.id);
+    return released;
   }
 
   async setBudget(budget: BudgetRecord): Promise<void> {
@@ -307,6 +353,10 @@ function runEndedError(run: RunRecord): GatewayError {
     : reason === 'deadline_exceeded' || reason === 'budget_exhausted' || reason === 'tokens_exhausted' || reason === 'calls_exhausted' ? reason
       : 'run_ended';
   return budgetError(code, `run ${run.id} is ${run.state}${reason ? ` (${reason})` : ''}; no more calls are admitted`);
+}
+
+function isLive(state: RunState): boolean {
+  return state === 'running' || state === 'paused';
 }
 
 function runDefinition(run: RunRecord, softThreshold: number): ScopeDefinition {

@@ -31,6 +31,8 @@ export interface GatewayConfig {
   maxBodyBytes: number;
   /** How long to wait for an upstream's response headers. */
   upstreamHeadersTimeoutMs: number;
+  /** How long a call of a paused run is held before it is refused (run_paused_timeout). */
+  pauseHoldMs: number;
   budgets: {
     /** When a call's output does not fit: 'clamp' its max tokens to what fits, or 'refuse' it. Runs may override. */
     overflowPolicy: 'clamp' | 'refuse';
@@ -39,6 +41,17 @@ export interface GatewayConfig {
     /** Share of a budget at which the soft-threshold event fires (once per window). */
     softThreshold: number;
     /** Where soft-threshold events are posted, unless a budget names its own webhook. */
+    webhook?: string;
+  };
+  /** Approval gates: the global policy (the API can replace it and add per-scope ones). */
+  approvals: {
+    /** Tool names or globs (`send_*`, `deploy*`) whose calls wait for a decision. */
+    tools: string[];
+    /** How long a decision may take before the call is denied. */
+    timeoutMs: number;
+    /** What a denial does: strip the tool call from the answer, or stop the run. */
+    onDeny: 'strip' | 'stop';
+    /** Where approval requests are posted (Slack-compatible). */
     webhook?: string;
   };
 }
@@ -60,7 +73,9 @@ export function defaultConfig(): GatewayConfig {
     prices: { files: [], litellm: [] },
     maxBodyBytes: 8 * 1024 * 1024,
     upstreamHeadersTimeoutMs: 300_000,
+    pauseHoldMs: 300_000,
     budgets: { overflowPolicy: 'clamp', defaultMaxOutputTokens: 16_384, softThreshold: 0.8 },
+    approvals: { tools: [], timeoutMs: 300_000, onDeny: 'strip' },
   };
 }
 
@@ -87,11 +102,22 @@ export function loadConfig(path: string | undefined): GatewayConfig {
   if (file.prices) config.prices = { ...config.prices, ...file.prices };
   if (typeof file.maxBodyBytes === 'number') config.maxBodyBytes = file.maxBodyBytes;
   if (typeof file.upstreamHeadersTimeoutMs === 'number') config.upstreamHeadersTimeoutMs = file.upstreamHeadersTimeoutMs;
+  if (typeof file.pauseHoldMs === 'number') config.pauseHoldMs = file.pauseHoldMs;
   if (file.budgets) {
     config.budgets = { ...config.budgets, ...file.budgets };
     if (!['clamp', 'refuse'].includes(config.budgets.overflowPolicy)) throw new ConfigError(`config ${path}: budgets.overflowPolicy must be clamp or refuse`);
   }
+  if (file.approvals) config.approvals = approvalsConfig({ ...config.approvals, ...file.approvals }, path);
   return config;
+}
+
+function approvalsConfig(approvals: GatewayConfig['approvals'], path: string): GatewayConfig['approvals'] {
+  if (!Array.isArray(approvals.tools) || !approvals.tools.every((tool) => typeof tool === 'string' && tool !== '')) {
+    throw new ConfigError(`config ${path}: approvals.tools must be a list of tool names or globs`);
+  }
+  if (!Number.isSafeInteger(approvals.timeoutMs) || approvals.timeoutMs < 1) throw new ConfigError(`config ${path}: approvals.timeoutMs must be a positive integer`);
+  if (approvals.onDeny !== 'strip' && approvals.onDeny !== 'stop') throw new ConfigError(`config ${path}: approvals.onDeny must be strip or stop`);
+  return approvals;
 }
 
 export function providerApiKey(provider: ProviderConfig, env: NodeJS.ProcessEnv = process.env): string | undefined {

@@ -5,8 +5,11 @@ import { join } from 'node:path';
 import { Agent } from 'undici';
 import type { PriceTable } from '../core/prices.js';
 import { SqliteLedger } from '../stores/sqlite-ledger.js';
+import { SqliteApprovalStore } from '../stores/sqlite-approvals.js';
+import { ApprovalRegistry } from './approvals.js';
 import type { LedgerStore } from '../stores/ledger.js';
 import { loadConfig, type GatewayConfig } from './config.js';
+import { AuditLog } from './audit.js';
 import { BudgetKeeper } from './budgets.js';
 import { IdentityResolver } from './identity.js';
 import { InFlightCalls } from './inflight.js';
@@ -27,6 +30,9 @@ export interface Gateway {
   identities: IdentityResolver;
   budgets: BudgetKeeper;
   inflight: InFlightCalls;
+  audit: AuditLog;
+  /** Approval gates: policies, pending approvals, decisions. */
+  approvals: ApprovalRegistry;
   dispatcher: Agent;
   log: Logger;
   adminToken: string;
@@ -71,10 +77,12 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
   const prices = loadPriceTable(config);
   await reconcileReservations(ledger, prices, log);
   const inflight = new InFlightCalls();
+  const audit = new AuditLog(ledger, log, options.now);
   const budgets = new BudgetKeeper(ledger, inflight, log, {
     defaultPolicy: config.budgets.overflowPolicy,
     defaultMaxOutputTokens: config.budgets.defaultMaxOutputTokens,
     softThreshold: config.budgets.softThreshold,
+    pauseHoldMs: config.pauseHoldMs,
     now: options.now,
     onThreshold(event, budget) {
       const url = budget?.webhook ?? config.budgets.webhook;
@@ -96,13 +104,22 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     },
   });
   await budgets.start();
+  const approvals = new ApprovalRegistry(new SqliteApprovalStore(ledger.database), {
+    config: config.approvals,
+    log,
+    stopRun: (runId, reason) => budgets.endRun(runId, 'stopped', reason),
+    audit,
+  });
+  await approvals.start();
   const gateway: Gateway = {
     config,
     prices,
     ledger,
     identities: new IdentityResolver(ledger),
     budgets,
+    approvals,
     inflight,
+    audit,
     dispatcher: new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: null }),
     log,
     adminToken,
@@ -131,6 +148,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     generatedAdminToken: generated ? adminToken : undefined,
     async close() {
       budgets.stop();
+      approvals.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await gateway.dispatcher.close().catch(() => undefined);

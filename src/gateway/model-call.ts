@@ -21,6 +21,11 @@ import { resolveUpstream, type Upstream } from './upstreams.js';
  */
 export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter, request: IncomingMessage, response: ServerResponse): Promise<void> {
   const startedAtMonotonic = performance.now();
+  // Aborted when the agent goes away or the gateway cuts the call; reaches the upstream socket.
+  const abort = new AbortController();
+  response.on('close', () => {
+    if (!response.writableFinished) abort.abort();
+  });
   let identity: Identity | undefined;
   let call: CallContext;
   let upstream: Upstream;
@@ -51,7 +56,7 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
       firstTokenAtMonotonic: null,
     };
     const promptTokens = countPromptTokens(parsed.protocol, parsed.upstreamBody);
-    admission = await gateway.budgets.admit(call, promptTokens, body.includes('cache_control'));
+    admission = await gateway.budgets.admit(call, promptTokens, body.includes('cache_control'), abort.signal);
     let upstreamBody = parsed.upstreamBody;
     if (admission.capOutput) upstreamBody = adapter.capOutput(upstreamBody, admission.outputTokens, upstream.provider);
     // Forward the client's bytes untouched unless metering, the budget or routing changed the body.
@@ -85,7 +90,6 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
     return record;
   };
 
-  const abort = new AbortController();
   let cutReason: GatewayError | undefined;
   const stopTracking = gateway.inflight.add(admission.runIds, {
     id: call.id,
@@ -93,9 +97,6 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
       cutReason ??= reason;
       abort.abort();
     },
-  });
-  response.on('close', () => {
-    if (!response.writableFinished) abort.abort();
   });
 
   let upstreamResponse: Dispatcher.ResponseData;
@@ -128,7 +129,8 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
   try {
     const isStream = call.request.stream && upstreamResponse.statusCode < 300 &&
       String(upstreamResponse.headers['content-type'] ?? '').includes('text/event-stream');
-    const relay = { gateway, adapter, call, upstream: upstreamResponse, response, abort, settle, cutReason: () => cutReason };
+    const gate = gateway.approvals.gateFor(call, admission.runIds);
+    const relay = { gateway, adapter, call, upstream: upstreamResponse, response, abort, settle, cutReason: () => cutReason, gate };
     if (isStream) await relayStream(relay);
     else await relayJson(relay);
   } catch (error) {

@@ -4,6 +4,8 @@ import { formatUsd } from '../core/money.js';
 import type { ProtocolAdapter } from '../protocols/adapter.js';
 import { GatewayError } from '../protocols/errors.js';
 import type { CallRecord } from '../stores/ledger.js';
+import type { CallGate } from './approval-gate.js';
+import { relayHeldJson } from './approval-relay.js';
 import type { Gateway } from './gateway.js';
 import { HOP_BY_HOP, sendJson } from './http.js';
 import type { CallContext, CallOutcome } from './settle.js';
@@ -18,10 +20,13 @@ export interface RelayArguments {
   settle: (outcome: CallOutcome) => Promise<CallRecord | undefined>;
   /** Set when the gateway itself ended the call (deadline, exhausted or stopped run). */
   cutReason: () => GatewayError | undefined;
+  /** Set when an approval policy gates some tools for this call. */
+  gate?: CallGate | undefined;
 }
 
 /** A whole (non-streamed) answer: read it, price it, record it, then hand it over unchanged. */
-export async function relayJson({ gateway, adapter, call, upstream, response, abort, settle, cutReason }: RelayArguments): Promise<void> {
+export async function relayJson(relay: RelayArguments): Promise<void> {
+  const { gateway, adapter, call, upstream, response, abort, settle, cutReason, gate } = relay;
   const requestId = upstreamRequestId(upstream.headers);
   let text: string;
   try {
@@ -54,6 +59,7 @@ export async function relayJson({ gateway, adapter, call, upstream, response, ab
     throw new GatewayError('upstream_malformed_response', 'upstream', 'the provider answered with malformed JSON', { retryable: false });
   }
   const usage = adapter.usageOf(json);
+  if (gate && (await relayHeldJson({ ...relay, gate }, { json, text, usage, requestId }))) return;
   const record = await settle(outcomeOf('ok', upstream.statusCode, null, usage, usage ? '' : adapter.outputTextOf(json), requestId ?? stringOrNull(json.id)));
   response.writeHead(upstream.statusCode, {
     ...passthroughHeaders(upstream.headers),

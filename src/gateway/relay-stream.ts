@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { createParser } from 'eventsource-parser';
 import { GatewayError } from '../protocols/errors.js';
 import { eventJson, serializeEvent, type SseEvent } from '../protocols/sse.js';
+import { StreamHold } from './approval-relay.js';
 import { passthroughHeaders, upstreamRequestId, type RelayArguments } from './relay-json.js';
 import type { CallOutcome } from './settle.js';
 
@@ -11,7 +12,10 @@ import type { CallOutcome } from './settle.js';
  * fast as the agent reads (backpressure), and the ledger entry is made durable before
  * the protocol's final event is sent.
  */
-export async function relayStream({ gateway, adapter, call, upstream, response, abort, settle, cutReason }: RelayArguments): Promise<void> {
+export async function relayStream(relay: RelayArguments): Promise<void> {
+  const { gateway, adapter, call, upstream, response, abort, settle, cutReason } = relay;
+  // Approval gates: from the first event of a gated tool call on, events are held, not sent.
+  const hold = relay.gate && new StreamHold(relay.gate, call.request.protocol);
   const meter = adapter.meterStream(call.request);
   const requestId = upstreamRequestId(upstream.headers);
   const outcome = (status: CallOutcome['status'], httpStatus: number, errorCode: string | null): CallOutcome => ({
@@ -47,6 +51,10 @@ export async function relayStream({ gateway, adapter, call, upstream, response, 
         // upstream would only make the agent's SDK throw, so it is dropped, not relayed.
         if (json === undefined && event.data !== '[DONE]') continue;
         if (!meter.observe(event, json)) continue;
+        if (hold?.take(event, json)) {
+          finished ||= adapter.isFinalEvent(event, json);
+          continue;
+        }
         if (adapter.isFinalEvent(event, json)) {
           finished = true;
           await settle(outcome('ok', upstream.statusCode, null));
@@ -75,6 +83,7 @@ export async function relayStream({ gateway, adapter, call, upstream, response, 
     }
     return endWithError(new GatewayError('upstream_disconnected', 'upstream', 'the provider ended the stream without finishing it', { retryable: false }));
   }
+  if (hold?.holding) return hold.release(relay, outcome);
   await settle(outcome('ok', upstream.statusCode, null));
   response.end();
 

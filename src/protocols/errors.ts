@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'deadline_exceeded'
   | 'run_ended'
   | 'run_stopped'
+  | 'run_paused_timeout'
   | 'internal_error';
 
 /** The kind of failure, which picks the provider's error type (and class in its SDK). */

@@ -146,6 +146,28 @@ export interface BudgetRecord {
   updatedAt: number;
 }
 
+export type Role = 'admin' | 'operator' | 'viewer';
+
+/** Someone allowed to use the control API: a role, and the projects it applies to (null: all). */
+export interface PrincipalRecord {
+  id: string;
+  name: string;
+  role: Role;
+  projects: string[] | null;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export interface AuditEntry {
+  at: number;
+  actor: string;
+  role: Role;
+  action: string;
+  runId: string | null;
+  target: string | null;
+  note: string | null;
+}
+
 export type ScopeRef = { kind: 'run'; id: string } | { kind: 'key'; id: string } | { kind: 'project'; id: string };
 
 /**
@@ -169,6 +191,11 @@ export interface LedgerStore {
   listReservations(): Promise<ReservationRecord[]>;
   putBudget(budget: BudgetRecord): Promise<void>;
   listBudgets(): Promise<BudgetRecord[]>;
+  createPrincipal(principal: PrincipalRecord & { tokenHash: string }): Promise<void>;
+  findPrincipal(tokenHash: string): Promise<PrincipalRecord | undefined>;
+  listPrincipals(): Promise<PrincipalRecord[]>;
+  recordAudit(entry: AuditEntry): Promise<void>;
+  listAudit(query: { runId?: string; limit: number }): Promise<AuditEntry[]>;
   /** Records that a soft threshold fired in a window; false if it had already. */
   markThresholdFired(scope: string, windowStart: number, at: number): Promise<boolean>;
   listCalls(runId: string): Promise<CallRecord[]>;

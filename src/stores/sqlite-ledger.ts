@@ -3,8 +3,8 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Amounts, WindowKind } from '../core/budget.js';
 import type {
-  BudgetRecord, CallRecord, Identity, KeyRecord, LedgerStore, NewKey, NewRun, OverflowPolicy, ReservationRecord, RunRecord, RunState,
-  ScopeRef, SpendQuery, SpendRow, SpendTotals,
+  AuditEntry, BudgetRecord, CallRecord, Identity, KeyRecord, LedgerStore, NewKey, NewRun, OverflowPolicy, PrincipalRecord, ReservationRecord,
+  Role, RunRecord, RunState, ScopeRef, SpendQuery, SpendRow, SpendTotals,
 } from './ledger.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 
@@ -18,6 +18,8 @@ type Row = Record<string, unknown>;
  */
 export class SqliteLedger implements LedgerStore {
   private readonly db: Database.Database;
+  /** The connection, for stores that keep their tables in the same file (approvals). */
+  get database(): Database.Database { return this.db; }
   private readonly insertCall: Database.Statement;
   private readonly deleteReservation: Database.Statement;
   private readonly insertReservation: Database.Statement;
@@ -178,6 +180,35 @@ export class SqliteLedger implements LedgerStore {
     }));
   }
 
+  async createPrincipal(principal: PrincipalRecord & { tokenHash: string }): Promise<void> {
+    this.db.prepare(`INSERT INTO principals (id, token_hash, name, role, projects, created_at, revoked_at)
+      VALUES (@id, @tokenHash, @name, @role, @projects, @createdAt, @revokedAt)`)
+      .run({ ...principal, projects: principal.projects === null ? null : JSON.stringify(principal.projects) });
+  }
+
+  async findPrincipal(tokenHash: string): Promise<PrincipalRecord | undefined> {
+    const row = this.db.prepare('SELECT * FROM principals WHERE token_hash = ?').get(tokenHash) as Row | undefined;
+    return row && principalFromRow(row);
+  }
+
+  async listPrincipals(): Promise<PrincipalRecord[]> {
+    return (this.db.prepare('SELECT * FROM principals ORDER BY created_at').all() as Row[]).map(principalFromRow);
+  }
+
+  async recordAudit(entry: AuditEntry): Promise<void> {
+    this.db.prepare('INSERT INTO audit (at, actor, role, action, run_id, target, note) VALUES (@at, @actor, @role, @action, @runId, @target, @note)').run(entry);
+  }
+
+  async listAudit(query: { runId?: string; limit: number }): Promise<AuditEntry[]> {
+    const rows = (query.runId === undefined
+      ? this.db.prepare('SELECT * FROM audit ORDER BY id DESC LIMIT ?').all(query.limit)
+      : this.db.prepare('SELECT * FROM audit WHERE run_id = ? ORDER BY id DESC LIMIT ?').all(query.runId, query.limit)) as Row[];
+    return rows.map((row) => ({
+      at: Number(row.at), actor: String(row.actor), role: row.role as Role, action: String(row.action),
+      runId: stringOrNull(row.run_id), target: stringOrNull(row.target), note: stringOrNull(row.note),
+    }));
+  }
+
   async markThresholdFired(scope: string, windowStart: number, at: number): Promise<boolean> {
     const result = this.db.prepare('INSERT OR IGNORE INTO thresholds_fired (scope, window_start, fired_at) VALUES (?, ?, ?)').run(scope, windowStart, at);
     return result.changes === 1;
@@ -273,6 +304,17 @@ function runFromRow(row: Row): RunRecord {
     createdAt: Number(row.created_at),
     endedAt: numberOrNull(row.ended_at),
     endedReason: stringOrNull(row.ended_reason),
+  };
+}
+
+function principalFromRow(row: Row): PrincipalRecord {
+  return {
+    id: String(row.id),
+    name: String(row.name),
+    role: row.role as Role,
+    projects: row.projects === null ? null : (JSON.parse(String(row.projects)) as string[]),
+    createdAt: Number(row.created_at),
+    revokedAt: numberOrNull(row.revoked_at),
   };
 }
 

@@ -101,4 +101,64 @@ export const SQLITE_MIGRATIONS: { version: number; sql: string }[] = [
       CREATE INDEX runs_parent ON runs(parent_id);
     `,
   },
+  {
+    version: 3,
+    sql: `
+      -- Tool calls held for a decision; each links to its model call and run.
+      CREATE TABLE approvals (
+        id TEXT PRIMARY KEY,
+        run_id TEXT,
+        call_id TEXT NOT NULL,
+        tool_call_id TEXT,
+        tool TEXT NOT NULL,
+        arguments TEXT NOT NULL,
+        protocol TEXT NOT NULL,
+        model TEXT NOT NULL,
+        state TEXT NOT NULL,       -- pending | approved | denied | timed_out | abandoned
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        decided_by TEXT,
+        note TEXT,
+        decided_at INTEGER
+      );
+      CREATE INDEX approvals_state ON approvals(state, created_at);
+      CREATE INDEX approvals_run ON approvals(run_id, created_at);
+      -- Which tools need a decision, per scope: "global", "project:<p>", "key:<id>", "run:<id>".
+      CREATE TABLE approval_policies (
+        scope TEXT PRIMARY KEY,
+        tools TEXT NOT NULL,       -- JSON array of names or globs
+        timeout_ms INTEGER,
+        on_deny TEXT,              -- strip | stop
+        webhook TEXT,
+        updated_at INTEGER NOT NULL
+      );
+    `,
+  },
+  {
+    version: 4,
+    sql: `
+      -- People and systems that may use the control API, besides the root admin token.
+      CREATE TABLE principals (
+        id TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL,          -- admin | operator | viewer
+        projects TEXT,               -- JSON array; NULL means every project
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER
+      );
+      -- Who did what to which run, when, and why: every stop, pause, resume, approve, deny.
+      CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        role TEXT NOT NULL,
+        action TEXT NOT NULL,
+        run_id TEXT,
+        target TEXT,
+        note TEXT
+      );
+      CREATE INDEX audit_run ON audit(run_id, at);
+    `,
+  },
 ];

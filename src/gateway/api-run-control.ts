@@ -1,0 +1,48 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { GatewayError, invalidRequest } from '../protocols/errors.js';
+import { requireAct, type Principal } from './authorize.js';
+import type { Gateway } from './gateway.js';
+import { parseJsonObject, readBody, sendJson } from './http.js';
+import { runView } from './views.js';
+
+const ACTIONS = new Set(['stop', 'pause', 'resume', 'complete']);
+
+/**
+ * POST /api/runs/:id/{stop,pause,resume,complete} {note?}. A stop is acknowledged once
+ * the run's calls in flight (and its sub-runs') are cut and new ones refused: after the
+ * answer, not one more content event reaches its agents. Each action is audited.
+ */
+export async function handleRunControl(gateway: Gateway, request: IncomingMessage, response: ServerResponse, runId: string, action: string, principal: Principal): Promise<boolean> {
+  if (request.method !== 'POST' || !ACTIONS.has(action)) return false;
+  const run = await gateway.budgets.run(runId);
+  if (!run) throw new GatewayError('not_found', 'not_found', `run ${runId} not found`, { retryable: false });
+  requireAct(principal, run.project, `${action} run ${runId}`);
+  const raw = await readBody(request, gateway.config.maxBodyBytes);
+  const body = raw.length === 0 ? {} : parseJsonObject(raw);
+  const note = body.note === undefined || body.note === null ? null : String(body.note).slice(0, 1000);
+  if (typeof body.note === 'object' && body.note !== null) throw invalidRequest('"note" must be a string', 'note');
+  let changed = false;
+  switch (action) {
+    case 'stop':
+      changed = run.state === 'running' || run.state === 'paused';
+      if (changed) await gateway.budgets.endRun(run.id, 'stopped', note ?? `stopped by ${principal.name}`);
+      break;
+    case 'pause':
+      changed = await gateway.budgets.pauseRun(run.id);
+      break;
+    case 'resume':
+      changed = (await gateway.budgets.resumeRun(run.id)) !== undefined;
+      break;
+    case 'complete':
+      changed = run.state === 'running' || run.state === 'paused';
+      if (changed) await gateway.budgets.endRun(run.id, 'completed', note ?? 'finished');
+      break;
+  }
+  if (changed && action !== 'complete') {
+    await gateway.audit.record({ actor: principal.name, role: principal.role, action: `run.${action}`, runId: run.id, target: run.id, note });
+  }
+  const current = (await gateway.budgets.run(run.id))!;
+  const totals = await gateway.ledger.runTotals([run.id]);
+  sendJson(response, 200, { ...runView(current, totals.get(run.id), await gateway.budgets.runClock(run.id)), changed });
+  return true;
+}
