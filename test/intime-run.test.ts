@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseUsd } from '../src/core/money.js';
+import { ADMIN_TOKEN, startStack } from './harness.js';
 import { REPO_ROOT, runCli } from './processes.js';
 
 let dir: string;
@@ -45,6 +46,29 @@ describe('intime run', () => {
       'if (!process.env.OPENAI_BASE_URL.endsWith("/v1") || !process.env.OPENAI_API_KEY.startsWith("it_run_") || !process.env.INTIME_RUN) process.exit(9); process.exit(7)']);
     expect(await run.exited, run.stderr()).toBe(7);
     expect(run.stderr()).toMatch(/: completed/);
+  }, 60_000);
+
+  it('intime stop from another terminal ends the wrapped process tree with exit code 5', async () => {
+    const stack = await startStack();
+    try {
+      const pidFile = join(dir, 'stop-grandchild.pid');
+      const run = runCli(['run', '--gateway', stack.gateway.url, '--admin-token', ADMIN_TOKEN, '--budget', '1', '--grace', '1s', '--',
+        process.execPath, join(REPO_ROOT, 'test/fixtures/looping-agent.mjs'), pidFile]);
+      let runId: string | undefined;
+      for (let i = 0; i < 200 && !runId; i++) {
+        runId = /\[(run_[\w]+)\]/.exec(run.stderr())?.[1];
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(runId, run.stderr()).toBeDefined();
+      while (!existsSync(pidFile)) await new Promise((resolve) => setTimeout(resolve, 20));
+      const stop = runCli(['stop', runId!, '--note', 'enough', '--gateway', stack.gateway.url, '--admin-token', ADMIN_TOKEN]);
+      expect(await stop.exited).toBe(0);
+      expect(stop.stdout()).toContain(`run ${runId}: stopped`);
+      expect(await run.exited, run.stderr()).toBe(5);
+      expect(alive(Number(readFileSync(pidFile, 'utf8')))).toBe(false);
+    } finally {
+      await stack.close();
+    }
   }, 60_000);
 
   it('a deadline ends the command with exit code 4', async () => {
