@@ -26,6 +26,7 @@ export class SqliteLedger implements LedgerStore {
   private readonly recordCallTransaction: (call: Record<string, unknown>) => void;
   private readonly selectRunByToken: Database.Statement;
   private readonly selectKeyByToken: Database.Statement;
+  private pendingWrites: { write: () => void; resolve: () => void; reject: (error: unknown) => void }[] = [];
 
   constructor(path: string, options: { durability?: 'process' | 'fsync' } = {}) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -108,7 +109,42 @@ export class SqliteLedger implements LedgerStore {
   }
 
   async recordCall(call: CallRecord): Promise<void> {
-    this.recordCallTransaction({ ...call, stream: call.stream ? 1 : 0, estimated: call.estimated ? 1 : 0 });
+    const row = { ...call, stream: call.stream ? 1 : 0, estimated: call.estimated ? 1 : 0 };
+    return this.commitSoon(() => this.recordCallTransaction(row));
+  }
+
+  /**
+   * Group commit: writes that arrive in the same turn of the event loop share one
+   * transaction (one WAL append), and each caller is answered only after that commit.
+   * Under concurrency this turns N commits into one; alone, a call waits one loop turn.
+   */
+  private commitSoon(write: () => void): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.pendingWrites.push({ write, resolve, reject });
+      if (this.pendingWrites.length === 1) setImmediate(() => this.flushWrites());
+    });
+  }
+
+  private flushWrites(): void {
+    const batch = this.pendingWrites;
+    this.pendingWrites = [];
+    if (batch.length === 0) return;
+    try {
+      this.db.transaction(() => {
+        for (const pending of batch) pending.write();
+      })();
+      for (const pending of batch) pending.resolve();
+    } catch {
+      // One bad write must not sink the others: retry each alone, failing only its caller.
+      for (const pending of batch) {
+        try {
+          this.db.transaction(pending.write)();
+          pending.resolve();
+        } catch (error) {
+          pending.reject(error);
+        }
+      }
+    }
   }
 
   async setRunState(id: string, state: RunState, reason: string | null, at: number): Promise<void> {
@@ -137,7 +173,8 @@ export class SqliteLedger implements LedgerStore {
   }
 
   async putReservation(reservation: ReservationRecord): Promise<void> {
-    this.insertReservation.run({ ...reservation, stream: reservation.stream ? 1 : 0 });
+    const row = { ...reservation, stream: reservation.stream ? 1 : 0 };
+    return this.commitSoon(() => this.insertReservation.run(row));
   }
 
   async listReservations(): Promise<ReservationRecord[]> {
@@ -252,6 +289,7 @@ export class SqliteLedger implements LedgerStore {
   }
 
   async close(): Promise<void> {
+    this.flushWrites();
     this.db.close();
   }
 }

@@ -1,0 +1,100 @@
+/**
+ * The clock's own costs, in one process on loopback against the simulator (part of
+ * `npm run bench`):
+ *  - stop latency: 32 concurrent streams of one run, then POST /stop; from the stop request
+ *    to the last byte each agent receives, and to each upstream socket closing (p50/p99
+ *    over 5 rounds = 160 streams); target p99 <= 20 ms;
+ *  - added latency of a run budget (reservation in every scope, clamping) versus a run
+ *    without limits, and of approval inspection (a global policy gating send_*) on
+ *    responses that ask for no gated tool; concurrency 1, non-streaming, medians.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Pool } from 'undici';
+import { defaultConfig } from '../src/gateway/config.js';
+import { startGateway } from '../src/gateway/gateway.js';
+import { createLogger } from '../src/gateway/log.js';
+import { startSim } from '../src/sim/index.js';
+
+const ADMIN = 'it_admin_bench';
+const dataDir = mkdtempSync(join(tmpdir(), 'intime-control-bench-'));
+const sim = await startSim();
+const gateway = await startGateway({ dataDir, config: defaultConfig(), simUrl: sim.url, adminToken: ADMIN, log: createLogger('error') });
+const pool = new Pool(gateway.url, { connections: 64 });
+
+const admin = async (path: string, body: unknown = {}, method = 'POST') => {
+  const response = await pool.request({ path, method, headers: { authorization: `Bearer ${ADMIN}` }, body: JSON.stringify(body) });
+  return (await response.body.json()) as { id: string; token: string };
+};
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+};
+const chat = (token: string, extra: Record<string, string> = {}, stream = false) => pool.request({
+  path: '/v1/chat/completions', method: 'POST',
+  headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...extra },
+  body: JSON.stringify({ model: 'gpt-4o-mini', stream, max_tokens: 4000, messages: [{ role: 'user', content: 'bench' }] }),
+});
+
+try {
+  // Stop latency.
+  const toLastByte: number[] = [];
+  const toUpstreamClose: number[] = [];
+  for (let round = 0; round < 5; round++) {
+    const run = await admin('/api/runs');
+    const closes: number[] = [];
+    const onClose = (event: { at: number; completed: boolean }) => { if (!event.completed) closes.push(event.at); };
+    sim.events.on('closed', onClose);
+    const streams = Array.from({ length: 32 }, async () => {
+      const response = await chat(run.token, { 'x-sim-output-tokens': '5000', 'x-sim-tokens-per-second': '200' }, true);
+      let last = 0;
+      for await (const chunk of response.body) { void chunk; last = performance.now(); }
+      return last;
+    });
+    while (sim.stats().activeStreams < 32) await new Promise((resolve) => setTimeout(resolve, 5));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const stopAt = performance.now();
+    await admin(`/api/runs/${run.id}/stop`, { note: 'bench' });
+    const lastBytes = await Promise.all(streams);
+    for (let i = 0; i < 100 && closes.length < 32; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    sim.events.off('closed', onClose);
+    for (const last of lastBytes) toLastByte.push(last - stopAt);
+    for (const close of closes) toUpstreamClose.push(close - stopAt);
+  }
+  console.log('\nStop latency, 32 concurrent streams x 5 rounds, ms from the stop request (target p99 <= 20):');
+  console.log(`  to the last byte at the agent   p50 ${percentile(toLastByte, 50).toFixed(2)}  p99 ${percentile(toLastByte, 99).toFixed(2)}  (n=${toLastByte.length})`);
+  console.log(`  to the upstream socket closing  p50 ${percentile(toUpstreamClose, 50).toFixed(2)}  p99 ${percentile(toUpstreamClose, 99).toFixed(2)}  (n=${toUpstreamClose.length})`);
+
+  // Added latency of budgets and approval inspection, concurrency 1.
+  const measure = async (token: string, n = 1500) => {
+    const samples: number[] = [];
+    for (let i = 0; i < n + 200; i++) {
+      const start = performance.now();
+      const response = await chat(token, { 'x-sim-output-tokens': '16' });
+      await response.body.text();
+      if (i >= 200) samples.push(performance.now() - start);
+    }
+    return samples;
+  };
+  const free = await admin('/api/runs');
+  const budgeted = await admin('/api/runs', { budgetUsd: '1000', budgetTokens: 1_000_000_000, maxCalls: 1_000_000 });
+  const rounds: Record<string, number[]> = { 'no limits': [], 'run budget': [], 'approval policy': [] };
+  for (let round = 0; round < 3; round++) {
+    rounds['no limits']!.push(...(await measure(free.token)));
+    rounds['run budget']!.push(...(await measure(budgeted.token)));
+  }
+  await admin('/api/approval-policies', { scope: 'global', tools: ['send_*', 'delete_*', 'deploy*'] }, 'PUT');
+  for (let round = 0; round < 3; round++) rounds['approval policy']!.push(...(await measure(free.token)));
+  const base = percentile(rounds['no limits']!, 50);
+  console.log('\nNon-streaming latency through InTime, concurrency 1, ms (same gateway, same run of the bench):');
+  for (const [label, samples] of Object.entries(rounds)) {
+    const p50 = percentile(samples, 50);
+    console.log(`  ${label.padEnd(16)} p50 ${p50.toFixed(3)}  p99 ${percentile(samples, 99).toFixed(3)}  added p50 ${(p50 - base >= 0 ? '+' : '') + (p50 - base).toFixed(3)}`);
+  }
+} finally {
+  await pool.close();
+  await gateway.close();
+  await sim.close();
+  rmSync(dataDir, { recursive: true, force: true });
+}
