@@ -1,5 +1,5 @@
 /**
- * The clock's own costs, in one process on loopback against the simulator (part of
+ * The clock's own costs, gateway in its own process, on loopback against the simulator (part of
  * `npm run bench`):
  *  - stop latency: 32 concurrent streams of one run, then POST /stop; from the stop request
  *    to the last byte each agent receives, and to each upstream socket closing (p50/p99
@@ -12,15 +12,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
-import { defaultConfig } from '../src/gateway/config.js';
-import { startGateway } from '../src/gateway/gateway.js';
-import { createLogger } from '../src/gateway/log.js';
 import { startSim } from '../src/sim/index.js';
+import { startServer, stopServers } from './processes.js';
 
 const ADMIN = 'it_admin_bench';
 const dataDir = mkdtempSync(join(tmpdir(), 'intime-control-bench-'));
+// The sim stays here (its socket-close events time the upstream side); the gateway runs in its
+// own process so that the load generator's work does not sit in the gateway's event loop.
 const sim = await startSim();
-const gateway = await startGateway({ dataDir, config: defaultConfig(), simUrl: sim.url, adminToken: ADMIN, log: createLogger('error') });
+const gateway = await startServer('intime', ['--import', 'tsx', 'bench/servers/intime.ts', sim.url, dataDir], { env: { INTIME_ADMIN_TOKEN: ADMIN } });
 const pool = new Pool(gateway.url, { connections: 64 });
 
 const admin = async (path: string, body: unknown = {}, method = 'POST') => {
@@ -94,7 +94,7 @@ try {
   }
 } finally {
   await pool.close();
-  await gateway.close();
+  await stopServers([gateway]);
   await sim.close();
   rmSync(dataDir, { recursive: true, force: true });
 }
