@@ -180,16 +180,7 @@ export class SqliteLedger implements LedgerStore {
   async listReservations(): Promise<ReservationRecord[]> {
     const rows = this.db.prepare('SELECT * FROM reservations ORDER BY created_at').safeIntegers(true).all() as Row[];
     return rows.map((row) => ({
-      id: String(row.id),
-      runId: stringOrNull(row.run_id),
-      keyId: stringOrNull(row.key_id),
-      project: stringOrNull(row.project),
-      step: stringOrNull(row.step),
-      agent: stringOrNull(row.agent),
-      provider: String(row.provider),
-      model: String(row.model),
-      protocol: row.protocol as ReservationRecord['protocol'],
-      stream: Number(row.stream) === 1,
+      ...attributionFromRow(row),
       promptTokens: Number(row.prompt_tokens),
       reserved: BigInt(row.reserved as bigint),
       createdAt: Number(row.created_at),
@@ -366,7 +357,8 @@ function keyFromRow(row: Row): KeyRecord {
   };
 }
 
-function callFromRow(row: Row): CallRecord {
+/** Who made a call and where it went: shared by call entries and reservations. */
+function attributionFromRow(row: Row) {
   return {
     id: String(row.id),
     runId: stringOrNull(row.run_id),
@@ -378,6 +370,12 @@ function callFromRow(row: Row): CallRecord {
     model: String(row.model),
     protocol: row.protocol as CallRecord['protocol'],
     stream: Number(row.stream) === 1,
+  };
+}
+
+function callFromRow(row: Row): CallRecord {
+  return {
+    ...attributionFromRow(row),
     inputTokens: Number(row.input_tokens),
     cacheReadTokens: Number(row.cache_read_tokens),
     cacheWriteTokens: Number(row.cache_write_tokens),
