@@ -5,7 +5,7 @@ import { toolCallCodec } from '../protocols/tool-call-codecs.js';
 import type { ObservedEvent, StreamToolWatcher } from '../protocols/tool-calls.js';
 import type { CallGate, HoldOutcome } from './approval-gate.js';
 import { sendJson } from './http.js';
-import { costHeaders, outcomeOf, passthroughHeaders, type RelayArguments } from './relay-json.js';
+import { outcomeOf, sendSettledAnswer, type RelayArguments } from './relay-json.js';
 import type { CallOutcome } from './settle.js';
 
 /**
@@ -32,13 +32,7 @@ export async function relayHeldJson(
   if (held.kind === 'release') {
     const record = await settle(outcomeOf('ok', upstream.statusCode, null, usage, delivered, requestId));
     const body = held.denied.size === 0 ? text : JSON.stringify(codec.withoutToolCalls(json, held.denied, held.text));
-    response.writeHead(upstream.statusCode, {
-      ...passthroughHeaders(upstream.headers),
-      'content-length': Buffer.byteLength(body),
-      ...(record ? costHeaders(record) : {}),
-      ...gateway.budgets.clockHeaders(call.identity),
-    });
-    response.end(body);
+    sendSettledAnswer(relay, record, body);
     return true;
   }
   const error = endingError(held, cutReason());

@@ -61,13 +61,18 @@ export async function relayJson(relay: RelayArguments): Promise<void> {
   const usage = adapter.usageOf(json);
   if (gate && (await relayHeldJson({ ...relay, gate }, { json, text, usage, requestId }))) return;
   const record = await settle(outcomeOf('ok', upstream.statusCode, null, usage, usage ? '' : adapter.outputTextOf(json), requestId ?? stringOrNull(json.id)));
+  sendSettledAnswer(relay, record, text);
+}
+
+/** Hands a priced answer to the agent: the provider's headers, what the call cost, the clock. */
+export function sendSettledAnswer({ gateway, call, upstream, response }: RelayArguments, record: CallRecord | undefined, body: string): void {
   response.writeHead(upstream.statusCode, {
     ...passthroughHeaders(upstream.headers),
-    'content-length': Buffer.byteLength(text),
+    'content-length': Buffer.byteLength(body),
     ...(record ? costHeaders(record) : {}),
     ...gateway.budgets.clockHeaders(call.identity),
   });
-  response.end(text);
+  response.end(body);
 }
 
 export function outcomeOf(

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { ApprovalPolicy, DenyAction } from '../core/tool-policy.js';
 import type { ApprovalQuery, ApprovalRecord, ApprovalState, ApprovalStore } from './approvals.js';
+import { stringOrNull } from './sqlite-rows.js';
 
 type Row = Record<string, unknown>;
 
@@ -75,7 +76,6 @@ export class SqliteApprovalStore implements ApprovalStore {
   }
 }
 
-const stringOrNull = (value: unknown) => (value === null || value === undefined ? null : String(value));
 
 function approvalFromRow(row: Row): ApprovalRecord {
   return {

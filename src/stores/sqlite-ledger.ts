@@ -7,6 +7,7 @@ import type {
   Role, RunRecord, RunState, ScopeRef, SpendQuery, SpendRow, SpendTotals,
 } from './ledger.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
+import { numberOrNull, stringOrNull } from './sqlite-rows.js';
 
 type Row = Record<string, unknown>;
 
@@ -314,8 +315,6 @@ function totalsFromRow(row: Row): SpendTotals {
   };
 }
 
-const numberOrNull = (value: unknown) => (value === null || value === undefined ? null : Number(value));
-const stringOrNull = (value: unknown) => (value === null || value === undefined ? null : String(value));
 
 function runFromRow(row: Row): RunRecord {
   return {
