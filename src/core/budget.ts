@@ -112,63 +112,18 @@ export class BudgetBook {
   /** What is left before a limit, after spend and outstanding reservations; null when unlimited. */
   remaining(scope: ScopeId, now: number): Limits {
     const state = this.state(scope, now);
-    if (!state) return { ...NO_LIMITS };
-    const { limits } = state.definition;
-    return {
-      money: limits.money === null ? null : limits.money - state.spent.money - state.reserved.money,
-      tokens: limits.tokens === null ? null : limits.tokens - state.spent.tokens - state.reserved.tokens,
-      calls: limits.calls === null ? null : limits.calls - state.spent.calls - state.reserved.calls,
-    };
+    return state ? remainingOf(state) : { ...NO_LIMITS };
   }
 
   reserve(request: ReserveRequest, now: number): ReserveResult {
-    let outputTokens = request.maxOutputTokens;
-    let binding: { code: RefusalCode; scope: ScopeId } | undefined;
-    for (const scope of request.scopes) {
-      const left = this.remaining(scope, now);
-      if (left.calls !== null && left.calls < 1) {
-        return refuse('calls_exhausted', scope, `scope ${scope} has no calls left`, true);
-      }
-      if (left.money !== null) {
-        const forOutput = left.money - request.fixed.money;
-        if (forOutput < 0n) return refuse('budget_exhausted', scope, `scope ${scope} cannot pay for this prompt`, true);
-        if (request.outputPrice > 0n) {
-          const fits = forOutput / request.outputPrice;
-          if (fits < BigInt(outputTokens)) {
-            outputTokens = Number(fits);
-            binding = { code: 'budget_exhausted', scope };
-          }
-        }
-      }
-      if (left.tokens !== null) {
-        const fits = left.tokens - request.fixed.tokens;
-        if (fits < 0) return refuse('tokens_exhausted', scope, `scope ${scope} has fewer tokens left than this prompt`, true);
-        if (fits < outputTokens) {
-          outputTokens = fits;
-          binding = { code: 'tokens_exhausted', scope };
-        }
-      }
-    }
-    const clamped = outputTokens < request.maxOutputTokens;
-    if (clamped && (request.policy === 'refuse' || outputTokens < 1)) {
-      return refuse(binding!.code, binding!.scope,
-        outputTokens < 1
-          ? `scope ${binding!.scope} has nothing left for output`
-          : `scope ${binding!.scope} fits ${outputTokens} output tokens, not the ${request.maxOutputTokens} requested`,
-        outputTokens < 1);
-    }
-    const amounts: Amounts = {
-      money: request.fixed.money + BigInt(outputTokens) * request.outputPrice,
-      tokens: request.fixed.tokens + outputTokens,
-      calls: 1,
-    };
-    const reservation: Reservation = { id: request.id, scopes: [...request.scopes], amounts };
+    const result = planReservation(request, request.scopes.map((scope) => this.remaining(scope, now)));
+    if (!result.ok) return result;
     for (const scope of request.scopes) {
       const state = this.scopes.get(scope);
-      if (state) add(state.reserved, amounts);
+      if (state) add(state.reserved, result.reservation.amounts);
     }
-    this.reservations.set(reservation.id, reservation);
-    return { ok: true, reservation, outputTokens, clamped };
+    this.reservations.set(result.reservation.id, result.reservation);
+    return result;
   }
 
   /**
@@ -186,7 +141,7 @@ export class BudgetBook {
       subtract(state.reserved, reservation.amounts);
       this.roll(state, now);
       add(state.spent, actual);
-      const crossed = this.crossedSoftThreshold(state);
+      const crossed = crossedSoftThreshold(state);
       if (crossed) {
         state.softThresholdFired = true;
         events.push({ scope, dimension: crossed, spent: { ...state.spent }, limits: state.definition.limits, windowStart: state.windowStart });
@@ -210,25 +165,89 @@ export class BudgetBook {
   }
 
   private roll(state: ScopeState, now: number): void {
-    const start = windowStartFor(state.definition.window, now);
-    if (start === state.windowStart) return;
-    // A new window: spend starts over; reservations still held carry into it.
-    state.windowStart = start;
-    state.spent = { ...ZERO_AMOUNTS };
-    state.softThresholdFired = false;
+    rollWindow(state, now);
   }
+}
 
-  private crossedSoftThreshold(state: ScopeState): keyof Amounts | undefined {
-    const share = state.definition.softThreshold;
-    if (share === null || state.softThresholdFired) return undefined;
-    const { limits } = state.definition;
-    // Compare in integers: spent / limit >= share  <=>  spent * 10^6 >= limit * share * 10^6.
-    const scaled = BigInt(Math.round(share * 1_000_000));
-    if (limits.money !== null && state.spent.money * 1_000_000n >= limits.money * scaled) return 'money';
-    if (limits.tokens !== null && BigInt(state.spent.tokens) * 1_000_000n >= BigInt(limits.tokens) * scaled) return 'tokens';
-    if (limits.calls !== null && BigInt(state.spent.calls) * 1_000_000n >= BigInt(limits.calls) * scaled) return 'calls';
-    return undefined;
+/** Moves a scope into the window containing `now`: spend starts over; reservations still held carry into it. */
+export function rollWindow(state: ScopeState, now: number): void {
+  const start = windowStartFor(state.definition.window, now);
+  if (start === state.windowStart) return;
+  state.windowStart = start;
+  state.spent = { ...ZERO_AMOUNTS };
+  state.softThresholdFired = false;
+}
+
+/** What is left before each limit, after spend and outstanding reservations; null when unlimited. */
+export function remainingOf(state: ScopeState): Limits {
+  const { limits } = state.definition;
+  return {
+    money: limits.money === null ? null : limits.money - state.spent.money - state.reserved.money,
+    tokens: limits.tokens === null ? null : limits.tokens - state.spent.tokens - state.reserved.tokens,
+    calls: limits.calls === null ? null : limits.calls - state.spent.calls - state.reserved.calls,
+  };
+}
+
+/** The dimension whose soft threshold the scope's spend has reached, unless it already fired this window. */
+export function crossedSoftThreshold(state: ScopeState): keyof Amounts | undefined {
+  const share = state.definition.softThreshold;
+  if (share === null || state.softThresholdFired) return undefined;
+  const { limits } = state.definition;
+  // Compare in integers: spent / limit >= share  <=>  spent * 10^6 >= limit * share * 10^6.
+  const scaled = BigInt(Math.round(share * 1_000_000));
+  if (limits.money !== null && state.spent.money * 1_000_000n >= limits.money * scaled) return 'money';
+  if (limits.tokens !== null && BigInt(state.spent.tokens) * 1_000_000n >= BigInt(limits.tokens) * scaled) return 'tokens';
+  if (limits.calls !== null && BigInt(state.spent.calls) * 1_000_000n >= BigInt(limits.calls) * scaled) return 'calls';
+  return undefined;
+}
+
+/**
+ * Decides a reservation from what is left in each of its scopes (in request order): the
+ * output tokens that fit everywhere, or the first scope that refuses. Pure, so every store
+ * decides the same way; a store then commits the amounts atomically (or tries again).
+ */
+export function planReservation(request: ReserveRequest, left: Limits[]): ReserveResult {
+  let outputTokens = request.maxOutputTokens;
+  let binding: { code: RefusalCode; scope: ScopeId } | undefined;
+  for (const [index, scope] of request.scopes.entries()) {
+    const remaining = left[index]!;
+    if (remaining.calls !== null && remaining.calls < 1) {
+      return refuse('calls_exhausted', scope, `scope ${scope} has no calls left`, true);
+    }
+    if (remaining.money !== null) {
+      const forOutput = remaining.money - request.fixed.money;
+      if (forOutput < 0n) return refuse('budget_exhausted', scope, `scope ${scope} cannot pay for this prompt`, true);
+      if (request.outputPrice > 0n) {
+        const fits = forOutput / request.outputPrice;
+        if (fits < BigInt(outputTokens)) {
+          outputTokens = Number(fits);
+          binding = { code: 'budget_exhausted', scope };
+        }
+      }
+    }
+    if (remaining.tokens !== null) {
+      const fits = remaining.tokens - request.fixed.tokens;
+      if (fits < 0) return refuse('tokens_exhausted', scope, `scope ${scope} has fewer tokens left than this prompt`, true);
+      if (fits < outputTokens) {
+        outputTokens = fits;
+        binding = { code: 'tokens_exhausted', scope };
+      }
+    }
   }
+  const clamped = outputTokens < request.maxOutputTokens;
+  if (clamped && (request.policy === 'refuse' || outputTokens < 1)) {
+    return refuse(binding!.code, binding!.scope,
+      outputTokens < 1
+        ? `scope ${binding!.scope} has nothing left for output`
+        : `scope ${binding!.scope} fits ${outputTokens} output tokens, not the ${request.maxOutputTokens} requested`,
+      outputTokens < 1);
+  }
+  const amounts: Amounts = {
+    money: request.fixed.money + BigInt(outputTokens) * request.outputPrice,
+    tokens: request.fixed.tokens + outputTokens,
+    calls: 1,
+  };
+  return { ok: true, reservation: { id: request.id, scopes: [...request.scopes], amounts }, outputTokens, clamped };
 }
 
 function refuse(code: RefusalCode, scope: ScopeId, message: string, final: boolean): ReserveResult {

@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'upstream_timeout'
   | 'client_closed'
   | 'ledger_unavailable'
+  | 'budget_store_unavailable'
   | 'budget_exhausted'
   | 'tokens_exhausted'
   | 'calls_exhausted'
