@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { NO_LIMITS, remainingOf } from '../core/budget.js';
 import { formatUsd, MoneyFormatError, parseUsd, type Money } from '../core/money.js';
 import { GatewayError, invalidRequest } from '../protocols/errors.js';
 import type { BudgetRecord, Role, RunState, SpendDimension } from '../stores/ledger.js';
@@ -118,11 +119,11 @@ export async function handleApi(gateway: Gateway, request: IncomingMessage, resp
         throw notFound(budget.scope);
       }
       await gateway.budgets.setBudget(budget);
-      return sendJson(response, 200, budgetView(budget, gateway));
+      return sendJson(response, 200, await budgetView(budget, gateway));
     }
     case 'GET /budgets':
       requireSee(principal, null, 'budgets');
-      return sendJson(response, 200, { budgets: gateway.budgets.listBudgets().map((budget) => budgetView(budget, gateway)) });
+      return sendJson(response, 200, { budgets: await Promise.all(gateway.budgets.listBudgets().map((budget) => budgetView(budget, gateway))) });
     case 'GET /models':
       return sendJson(response, 200, {
         models: gateway.prices.models().map((model) => ({ id: model.id, provider: model.provider, source: model.source })),
@@ -191,9 +192,9 @@ function budgetFrom(body: Record<string, unknown>): BudgetRecord {
   };
 }
 
-function budgetView(budget: BudgetRecord, gateway: Gateway) {
-  const state = gateway.budgets.book.state(budget.scope, gateway.budgets.now());
-  const remaining = gateway.budgets.book.remaining(budget.scope, gateway.budgets.now());
+async function budgetView(budget: BudgetRecord, gateway: Gateway) {
+  const state = await gateway.budgets.scopeState(budget.scope);
+  const remaining = state ? remainingOf(state) : NO_LIMITS;
   return {
     scope: budget.scope,
     window: budget.window,

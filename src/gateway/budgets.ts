@@ -1,9 +1,12 @@
 import { EventEmitter } from 'node:events';
-import { BudgetBook, NO_LIMITS, windowStartFor, type Limits, type RefusalCode, type ScopeDefinition, type ScopeId, type ThresholdEvent } from '../core/budget.js';
+import { NO_LIMITS, remainingOf, windowStartFor, type Limits, type RefusalCode, type ReserveRequest, type ReserveResult, type ScopeDefinition, type ScopeId, type ScopeState, type ThresholdEvent } from '../core/budget.js';
 import { formatUsd, type Money } from '../core/money.js';
 import { worstCaseOf } from '../core/worst-case.js';
 import { GatewayError, type ErrorCode } from '../protocols/errors.js';
+import { EmbeddedBudgetStore, type BudgetStore } from '../stores/budget-store.js';
 import type { BudgetRecord, CallRecord, Identity, LedgerStore, OverflowPolicy, RunRecord, RunState, ScopeRef } from '../stores/ledger.js';
+import { ScopeMissingError } from '../stores/redis-budget-store.js';
+import type { RunSignal, RunSignals } from '../stores/redis-signals.js';
 import type { InFlightCalls } from './inflight.js';
 import { PauseGate } from './pause-gate.js';
 import type { Logger } from './log.js';
@@ -30,6 +33,10 @@ export interface BudgetOptions {
   now?: () => number;
   /** How long a call of a paused run may wait before it is refused with run_paused_timeout. */
   pauseHoldMs: number;
+  /** Where budgets live; default: in this process. */
+  store?: BudgetStore;
+  /** When the shared store is unreachable: refuse calls (default) or admit them unmetered, loudly. */
+  onStoreFailure?: 'closed' | 'open';
 }
 
 /** What a run's clock shows: spend including sub-runs, and what is left after reservations. */
@@ -52,7 +59,7 @@ export interface RunEndedEvent {
 }
 
 export class BudgetKeeper {
-  readonly book = new BudgetBook();
+  readonly store: BudgetStore;
   readonly pauses = new PauseGate();
   /** Emits 'run-ended' (RunEndedEvent) when a run leaves 'running' through this gateway. */
   readonly events = new EventEmitter();
@@ -61,6 +68,15 @@ export class BudgetKeeper {
   private readonly deadlines = new Map<string, NodeJS.Timeout>();
   private budgets = new Map<string, BudgetRecord>();
   private readonly pendingExhaustion = new Map<ScopeId, { code: RefusalCode; money: Money; tokens: number }>();
+  /** Admitted without a reservation while the store was away (fail open): nothing to settle there. */
+  private readonly unreserved = new Set<string>();
+  /** Settlements the store could not take yet: retried until it is back (the reservation's lease is kept alive meanwhile). */
+  private readonly unsettled = new Map<string, CallRecord>();
+  private retryTimer: NodeJS.Timeout | undefined;
+  /** Runs another replica ended before this one had loaded them: applied when they load. */
+  private readonly endedElsewhere = new Map<string, Extract<RunSignal, { kind: 'ended' }>>();
+  private signals: RunSignals | undefined;
+  private lastOpenWarning = 0;
 
   constructor(
     private readonly ledger: LedgerStore,
@@ -69,6 +85,12 @@ export class BudgetKeeper {
     private readonly options: BudgetOptions,
   ) {
     this.now = options.now ?? Date.now;
+    this.store = options.store ?? new EmbeddedBudgetStore();
+  }
+
+  /** Signals shared with other replicas: this keeper publishes its run changes and applies theirs. */
+  useSignals(signals: RunSignals): void {
+    this.signals = signals;
   }
 
   readonly now: () => number;
@@ -102,7 +124,17 @@ export class BudgetKeeper {
     let run = this.runs.get(id);
     if (!run) {
       run = await this.ledger.getRun(id);
-      if (run) this.runs.set(id, run);
+      if (!run) return undefined;
+      // Another load or a signal may have got here first: the cached record wins.
+      const cached = this.runs.get(id);
+      if (cached) return cached;
+      this.runs.set(id, run);
+      const ended = this.endedElsewhere.get(id);
+      if (ended) {
+        this.endedElsewhere.delete(id);
+        this.applySignal(ended);
+        run = this.runs.get(id)!;
+      }
     }
     return run;
   }
@@ -112,6 +144,11 @@ export class BudgetKeeper {
    * A call of a paused run (or of a paused ancestor) waits here until it resumes.
    */
   async admit(call: CallContext, promptTokens: number, writesCache: boolean, signal: AbortSignal): Promise<Admission> {
+    if (this.signals && !this.signals.healthy && this.options.onStoreFailure !== 'open') {
+      throw new GatewayError('budget_store_unavailable', 'internal',
+        'the signal channel shared by replicas (Redis) is down: a stop sent to another replica could be missed, so calls are refused until it is back',
+        { status: 503, retryable: false });
+    }
     let chain: RunRecord[] = [];
     for (;;) {
       chain = call.identity.kind === 'run' ? await this.runChain(call.identity.run.id) : [];
@@ -127,19 +164,28 @@ export class BudgetKeeper {
       await this.pauses.hold(paused.id, this.options.pauseHoldMs, signal);
     }
     const now = this.now();
-    const scopes = await this.scopesOf(call.identity, chain, now);
-    const limited = scopes.some((scope) => hasLimits(this.book.state(scope, now)?.definition.limits));
     const requested = call.request.maxOutputTokens;
     const maxOutputTokens = requested ?? this.options.defaultMaxOutputTokens;
     const worst = worstCaseOf(call.price, promptTokens, writesCache);
-    const result = this.book.reserve({
-      id: call.id,
-      scopes,
-      fixed: { money: worst.promptCost, tokens: worst.promptTokens },
-      outputPrice: worst.outputPrice,
-      maxOutputTokens,
-      policy: chain[0]?.overflowPolicy ?? this.options.defaultPolicy,
-    }, now);
+    let scopes: ScopeId[];
+    let result: ReserveResult;
+    try {
+      scopes = await this.scopesOf(call.identity, chain, now);
+      result = await this.reserve({
+        id: call.id,
+        scopes,
+        fixed: { money: worst.promptCost, tokens: worst.promptTokens },
+        outputPrice: worst.outputPrice,
+        maxOutputTokens,
+        policy: chain[0]?.overflowPolicy ?? this.options.defaultPolicy,
+      }, call.identity, chain, now);
+    } catch (error) {
+      if (!(error instanceof GatewayError) || error.code !== 'budget_store_unavailable' || this.options.onStoreFailure !== 'open') throw error;
+      this.warnFailOpen(error);
+      this.unreserved.add(call.id);
+      return { outputTokens: maxOutputTokens, capOutput: requested === undefined, clamped: false, runIds: chain.map((run) => run.id) };
+    }
+    const limited = scopes.some((scope) => hasLimits(this.store.lastKnown(scope, now)?.definition.limits));
     if (!result.ok) {
       if (result.final && result.scope.startsWith('run:')) await this.exhaustOrWait(result.scope, result.code, worst.promptCost, worst.promptTokens);
       throw budgetError(result.code, `${result.message}; the call was not forwarded`);
@@ -151,7 +197,7 @@ export class BudgetKeeper {
         protocol: call.request.protocol, stream: call.request.stream, promptTokens, reserved: result.reservation.amounts.money, createdAt: now,
       });
     } catch (error) {
-      this.book.release(call.id);
+      await this.store.release(call.id).catch(() => undefined);
       throw error;
     }
     for (const run of chain) this.watchDeadline(run);
@@ -163,12 +209,53 @@ export class BudgetKeeper {
     };
   }
 
-  /** Charges a settled call to its scopes; fires soft thresholds; ends runs whose clock reached zero. */
-  settle(record: CallRecord): void {
+  /**
+   * Charges a settled call to its scopes; fires soft thresholds; ends runs whose clock
+   * reached zero. Never throws: a store that is away takes the settlement when it is back.
+   */
+  async settle(record: CallRecord): Promise<void> {
+    if (this.unreserved.delete(record.id)) return;
     const tokens = record.inputTokens + record.cacheReadTokens + record.cacheWriteTokens + record.outputTokens;
-    const events = this.book.settle(record.id, { money: record.cost, tokens, calls: 1 }, this.now());
+    let events: ThresholdEvent[];
+    try {
+      events = await this.store.settle(record.id, { money: record.cost, tokens, calls: 1 }, this.now());
+    } catch (error) {
+      this.log.warn('settlement deferred: the budget store is unreachable', { call: record.id, error: (error as Error).message });
+      this.unsettled.set(record.id, record);
+      this.retryTimer ??= setInterval(() => void this.retryUnsettled(), 250);
+      return;
+    }
     for (const event of events) void this.fireThreshold(event);
-    for (const [scope, need] of this.pendingExhaustion) void this.exhaustOrWait(scope, need.code, need.money, need.tokens);
+    for (const [scope, need] of this.pendingExhaustion) void this.exhaustOrWait(scope, need.code, need.money, need.tokens).catch(() => undefined);
+  }
+
+  private async retryUnsettled(): Promise<void> {
+    for (const [id, record] of this.unsettled) {
+      this.unsettled.delete(id);
+      await this.settle(record);
+      if (this.unsettled.has(id)) return; // still away
+    }
+    if (this.unsettled.size === 0 && this.retryTimer) {
+      clearInterval(this.retryTimer);
+      this.retryTimer = undefined;
+    }
+  }
+
+  /** Reserves, declaring again a scope a shared store lost (Redis emptied) from the ledger. */
+  private async reserve(request: ReserveRequest, identity: Identity, chain: RunRecord[], now: number): Promise<ReserveResult> {
+    try {
+      return await this.store.reserve(request, now);
+    } catch (error) {
+      if (!(error instanceof ScopeMissingError)) throw error;
+      await this.scopesOf(identity, chain, now);
+      return this.store.reserve(request, now);
+    }
+  }
+
+  private warnFailOpen(error: GatewayError): void {
+    if (this.now() - this.lastOpenWarning < 5_000) return;
+    this.lastOpenWarning = this.now();
+    this.log.error('FAIL OPEN: budget store unreachable, admitting calls WITHOUT budget checks (budgets may be overshot)', { error: error.message });
   }
 
   /**
@@ -177,14 +264,14 @@ export class BudgetKeeper {
    * (below their worst case) may free enough for more. Until then the refusal waits here.
    */
   private async exhaustOrWait(scope: ScopeId, code: RefusalCode, money: Money, tokens: number): Promise<void> {
-    const state = this.book.state(scope, this.now());
+    const state = await this.store.state(scope, this.now());
     if (!state) return;
     if (state.reserved.calls > 0) {
       this.pendingExhaustion.set(scope, { code, money, tokens });
       return;
     }
     this.pendingExhaustion.delete(scope);
-    const left = this.book.remaining(scope, this.now());
+    const left = remainingOf(state);
     const stillShort = code === 'calls_exhausted' ? (left.calls ?? 1) < 1
       : code === 'tokens_exhausted' ? (left.tokens ?? Infinity) <= tokens
         : (left.money ?? money + 1n) <= money;
@@ -192,23 +279,31 @@ export class BudgetKeeper {
   }
 
   release(callId: string): void {
-    this.book.release(callId);
+    if (this.unreserved.delete(callId)) return;
+    void this.store.release(callId).catch((error: Error) => this.log.warn('release failed; the lease will reclaim it', { call: callId, error: error.message }));
   }
 
-  /** The clock of whoever is calling: its run (with sub-runs), or its key. */
+  /** The clock of whoever is calling, as this replica last saw it: its run (with sub-runs), or its key. */
   clock(identity: Identity): Clock | undefined {
     const scope = identity.kind === 'run' ? `run:${identity.run.id}` : `key:${identity.key.id}`;
-    const state = this.book.state(scope, this.now());
-    if (!state) return undefined;
-    const remaining = this.book.remaining(scope, this.now());
-    return { spent: state.spent.money, reserved: state.reserved.money, remaining: remaining.money, limits: state.definition.limits };
+    return clockOf(this.store.lastKnown(scope, this.now()));
+  }
+
+  /** A scope's state, fresh from the store (the last one seen if the store is away). */
+  async scopeState(scope: ScopeId): Promise<ScopeState | undefined> {
+    return this.store.state(scope, this.now()).catch(() => this.store.lastKnown(scope, this.now()));
   }
 
   async runClock(runId: string): Promise<Clock | undefined> {
     const run = await this.run(runId);
     if (!run) return undefined;
-    await this.ensureScope(`run:${run.id}`, runDefinition(run, this.options.softThreshold), { kind: 'run', id: run.id }, this.now());
-    return this.clock({ kind: 'run', run });
+    const scope = `run:${run.id}`;
+    try {
+      await this.ensureScope(scope, runDefinition(run, this.options.softThreshold), { kind: 'run', id: run.id }, this.now());
+    } catch {
+      return this.clock({ kind: 'run', run });
+    }
+    return clockOf(await this.scopeState(scope));
   }
 
   clockHeaders(identity: Identity): Record<string, string> {
@@ -229,14 +324,9 @@ export class BudgetKeeper {
     const run = await this.run(runId);
     if (!run || run.state === state || !isLive(run.state)) return;
     const at = this.now();
-    const ended: RunRecord = { ...run, state, endedReason: reason, endedAt: at };
-    this.runs.set(runId, ended);
-    const error = runEndedError(ended);
-    const cut = this.inflight.cutRun(runId, error);
-    this.pauses.fail(runId, error);
-    const timer = this.deadlines.get(runId);
-    if (timer) clearTimeout(timer);
-    this.deadlines.delete(runId);
+    const cut = this.endLocally(run, state, reason, at);
+    // Tell the other replicas first (they cut within a millisecond), then make it durable.
+    await this.publish({ kind: 'ended', runId, state, reason, at });
     await this.ledger.setRunState(runId, state, reason, at);
     this.log.info('run ended', { run: runId, state, reason, callsCut: cut });
     this.events.emit('run-ended', { runId, state, reason } satisfies RunEndedEvent);
@@ -250,6 +340,7 @@ export class BudgetKeeper {
     const run = await this.run(runId);
     if (!run || run.state !== 'running') return false;
     this.runs.set(runId, { ...run, state: 'paused' });
+    await this.publish({ kind: 'paused', runId });
     await this.ledger.setRunState(runId, 'paused', null, this.now());
     this.events.emit('run-paused', { runId });
     return true;
@@ -261,10 +352,70 @@ export class BudgetKeeper {
     if (!run || run.state !== 'paused') return undefined;
     this.runs.set(runId, { ...run, state: 'running' });
     await this.ledger.setRunState(runId, 'running', null, this.now());
-    // Held calls of sub-runs wait on this run too: release every queue under it.
+    await this.publish({ kind: 'resumed', runId });
+    return this.releaseHeld(runId);
+  }
+
+  /** Held calls of sub-runs wait on this run too: releases every queue under it. */
+  private async releaseHeld(runId: string): Promise<number> {
     let released = this.pauses.release(runId);
     for (const child of await this.ledger.listChildRuns(runId)) released += this.pauses.release(child.id);
     return released;
+  }
+
+  /** New calls refused, calls in flight cut, held calls refused, deadline disarmed: in this process. */
+  private endLocally(run: RunRecord, state: RunState, reason: string, at: number): number {
+    const ended: RunRecord = { ...run, state, endedReason: reason, endedAt: at };
+    this.runs.set(run.id, ended);
+    const error = runEndedError(ended);
+    const cut = this.inflight.cutRun(run.id, error);
+    this.pauses.fail(run.id, error);
+    const timer = this.deadlines.get(run.id);
+    if (timer) clearTimeout(timer);
+    this.deadlines.delete(run.id);
+    return cut;
+  }
+
+  private async publish(signal: RunSignal): Promise<void> {
+    if (!this.signals) return;
+    await this.signals.publish(signal).catch((error: Error) =>
+      this.log.error('could not tell the other replicas; they will read the run state when their channel is back', { run: signal.runId, kind: signal.kind, error: error.message }));
+  }
+
+  /** Another replica stopped, paused or resumed a run: act on it here as if it had happened here. */
+  applySignal(signal: RunSignal): void {
+    const run = this.runs.get(signal.runId);
+    if (!run) {
+      // Not loaded here, so nothing of it is in flight here; a load racing this signal applies it.
+      if (signal.kind === 'ended') this.endedElsewhere.set(signal.runId, signal);
+      return;
+    }
+    if (signal.kind === 'ended') {
+      if (!isLive(run.state)) return;
+      const cut = this.endLocally(run, signal.state, signal.reason, signal.at);
+      this.log.info('run ended by another replica', { run: run.id, state: signal.state, callsCut: cut });
+      this.events.emit('run-ended', { runId: run.id, state: signal.state, reason: signal.reason } satisfies RunEndedEvent);
+    } else if (signal.kind === 'paused' && run.state === 'running') {
+      this.runs.set(run.id, { ...run, state: 'paused' });
+      this.events.emit('run-paused', { runId: run.id });
+    } else if (signal.kind === 'resumed' && run.state === 'paused') {
+      this.runs.set(run.id, { ...run, state: 'running' });
+      void this.releaseHeld(run.id).catch(() => undefined);
+    }
+  }
+
+  /** The signal channel is (back) up: whatever was missed meanwhile is read from the ledger. */
+  async resync(): Promise<void> {
+    for (const [id, cached] of [...this.runs]) {
+      if (!isLive(cached.state)) continue;
+      const current = await this.ledger.getRun(id);
+      if (!current || current.state === cached.state) continue;
+      if (!isLive(current.state)) {
+        this.applySignal({ kind: 'ended', runId: id, state: current.state, reason: current.endedReason ?? current.state, at: current.endedAt ?? this.now() });
+      } else {
+        this.applySignal({ kind: current.state === 'paused' ? 'paused' : 'resumed', runId: id });
+      }
+    }
   }
 
   async setBudget(budget: BudgetRecord): Promise<void> {
@@ -272,7 +423,7 @@ export class BudgetKeeper {
     this.budgets.set(budget.scope, budget);
     const [kind, id] = splitScope(budget.scope);
     const spent = await this.ledger.spentInScope({ kind, id } as ScopeRef, windowStartFor(budget.window, this.now()));
-    this.book.define(budget.scope, budgetDefinition(budget, this.options.softThreshold), spent, this.now());
+    await this.store.define(budget.scope, budgetDefinition(budget, this.options.softThreshold), spent, this.now());
   }
 
   listBudgets(): BudgetRecord[] {
@@ -282,6 +433,7 @@ export class BudgetKeeper {
   stop(): void {
     for (const timer of this.deadlines.values()) clearTimeout(timer);
     this.deadlines.clear();
+    if (this.retryTimer) clearInterval(this.retryTimer);
   }
 
   private async scopesOf(identity: Identity, chain: RunRecord[], now: number): Promise<ScopeId[]> {
@@ -309,11 +461,11 @@ export class BudgetKeeper {
 
   /** Loads a scope's spend in its current window from the ledger, once, however many calls ask at the same time. */
   private async ensureScope(scope: ScopeId, definition: ScopeDefinition, ref: ScopeRef, now: number): Promise<void> {
-    if (this.book.has(scope)) return;
+    if (this.store.has(scope)) return;
     let loading = this.loading.get(scope);
     if (!loading) {
-      loading = this.ledger.spentInScope(ref, windowStartFor(definition.window, now)).then((spent) => {
-        if (!this.book.has(scope)) this.book.define(scope, definition, spent, now);
+      loading = this.ledger.spentInScope(ref, windowStartFor(definition.window, now)).then(async (spent) => {
+        if (!this.store.has(scope)) await this.store.define(scope, definition, spent, now);
       });
       this.loading.set(scope, loading);
       loading.finally(() => this.loading.delete(scope)).catch(() => undefined);
@@ -373,6 +525,11 @@ function budgetDefinition(budget: BudgetRecord, defaultThreshold: number): Scope
 
 function unlimited(): ScopeDefinition {
   return { limits: { ...NO_LIMITS }, window: 'total', softThreshold: null };
+}
+
+function clockOf(state: ScopeState | undefined): Clock | undefined {
+  if (!state) return undefined;
+  return { spent: state.spent.money, reserved: state.reserved.money, remaining: remainingOf(state).money, limits: state.definition.limits };
 }
 
 function hasLimits(limits: Limits | undefined): boolean {

@@ -84,7 +84,7 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
       throw new GatewayError('ledger_unavailable', 'internal', 'the call could not be recorded in the ledger', { retryable: false, status: 503 });
     } finally {
       // Spent is spent: the budget is charged even if the ledger write failed.
-      gateway.budgets.settle(record);
+      await gateway.budgets.settle(record);
     }
     gateway.log.debug('call settled', { call: record.id, run: record.runId, model: record.model, status: record.status, cost: record.cost.toString() });
     return record;

@@ -1,0 +1,85 @@
+import type { Redis } from 'ioredis';
+import type { RunState } from './ledger.js';
+import { redisClient } from './redis-budget-store.js';
+
+/** What one replica tells the others about a run, so every replica acts on it. */
+export type RunSignal =
+  | { kind: 'ended'; runId: string; state: RunState; reason: string; at: number }
+  | { kind: 'paused'; runId: string }
+  | { kind: 'resumed'; runId: string };
+
+export interface RunSignals {
+  /** False while the channel is down: a replica may then miss a stop, so it refuses calls. */
+  readonly healthy: boolean;
+  publish(signal: RunSignal): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface SignalHandlers {
+  onSignal(signal: RunSignal): void;
+  /** The channel is (back) up: signals sent while it was down are lost, so read the current state again. */
+  onConnected(): Promise<void>;
+}
+
+/**
+ * Stop, pause and resume across replicas over Redis pub/sub: a published signal reaches
+ * every subscribed replica in about a millisecond on one machine. Pub/sub keeps nothing
+ * for a replica that was away, which is why a (re)connected replica re-reads run states
+ * from the shared ledger before it is healthy again.
+ */
+export class RedisRunSignals implements RunSignals {
+  private readonly subscriber: Redis;
+  private readonly channel: string;
+  private synced = false;
+
+  constructor(private readonly publisher: Redis, url: string, prefix: string, private readonly origin: string, handlers: SignalHandlers, log: { warn(message: string, fields?: object): void }) {
+    this.channel = `${prefix}signals`;
+    this.subscriber = redisClient(url);
+    this.subscriber.on('error', () => undefined);
+    this.subscriber.on('message', (_channel: string, message: string) => {
+      const parsed = parseSignal(message);
+      if (parsed && parsed.origin !== this.origin) handlers.onSignal(parsed.signal);
+    });
+    this.subscriber.on('close', () => {
+      if (this.synced) log.warn('signal channel lost: refusing calls until it is back', { channel: this.channel });
+      this.synced = false;
+    });
+    // Subscribed again (ioredis resubscribes on reconnect): catch up, then serve.
+    this.subscriber.on('ready', () => {
+      void this.subscriber.subscribe(this.channel)
+        .then(() => handlers.onConnected())
+        .then(() => { this.synced = true; })
+        .catch((error: Error) => log.warn('signal channel resync failed', { error: error.message }));
+    });
+  }
+
+  get healthy(): boolean {
+    return this.synced && this.subscriber.status === 'ready';
+  }
+
+  /** Resolves once subscribed and caught up, or after `timeoutMs` (then calls are refused until it is). */
+  async connected(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.healthy && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    return this.healthy;
+  }
+
+  async publish(signal: RunSignal): Promise<void> {
+    await this.publisher.publish(this.channel, JSON.stringify({ origin: this.origin, signal }));
+  }
+
+  async close(): Promise<void> {
+    this.subscriber.disconnect();
+  }
+}
+
+function parseSignal(message: string): { origin: string; signal: RunSignal } | undefined {
+  try {
+    const parsed = JSON.parse(message) as { origin?: unknown; signal?: { kind?: unknown; runId?: unknown } };
+    if (typeof parsed.origin !== 'string' || typeof parsed.signal?.runId !== 'string') return undefined;
+    if (!['ended', 'paused', 'resumed'].includes(String(parsed.signal.kind))) return undefined;
+    return parsed as { origin: string; signal: RunSignal };
+  } catch {
+    return undefined;
+  }
+}
