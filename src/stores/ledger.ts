@@ -199,6 +199,7 @@ export interface LedgerStore {
   /** Records that a soft threshold fired in a window; false if it had already. */
   markThresholdFired(scope: string, windowStart: number, at: number): Promise<boolean>;
   listCalls(runId: string): Promise<CallRecord[]>;
+  getCall(id: string): Promise<CallRecord | undefined>;
   /** The model of the run's latest call, for the live clock. */
   lastModel(runId: string): Promise<string | null>;
   runTotals(runIds: string[]): Promise<Map<string, SpendTotals>>;

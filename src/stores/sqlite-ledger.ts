@@ -249,6 +249,11 @@ export class SqliteLedger implements LedgerStore {
     return (statement.all(runId) as Row[]).map(callFromRow);
   }
 
+  async getCall(id: string): Promise<CallRecord | undefined> {
+    const row = this.db.prepare('SELECT * FROM calls WHERE id = ?').safeIntegers(true).get(id) as Row | undefined;
+    return row && callFromRow(row);
+  }
+
   async lastModel(runId: string): Promise<string | null> {
     const row = this.db.prepare('SELECT model FROM calls WHERE run_id = ? ORDER BY started_at DESC, rowid DESC LIMIT 1').get(runId) as Row | undefined;
     return row ? String(row.model) : null;
@@ -303,7 +308,7 @@ const TOTALS_COLUMNS = `SUM(cost / 1000000) AS cost_high, SUM(cost % 1000000) AS
   SUM(cache_write_tokens) AS cache_write_tokens, SUM(output_tokens) AS output_tokens,
   COUNT(*) AS calls, SUM(estimated) AS estimated_calls`;
 
-function totalsFromRow(row: Row): SpendTotals {
+export function totalsFromRow(row: Row): SpendTotals {
   return {
     cost: BigInt(row.cost_high as bigint) * 1_000_000n + BigInt(row.cost_low as bigint),
     inputTokens: Number(row.input_tokens),
@@ -316,7 +321,7 @@ function totalsFromRow(row: Row): SpendTotals {
 }
 
 
-function runFromRow(row: Row): RunRecord {
+export function runFromRow(row: Row): RunRecord {
   return {
     id: String(row.id),
     name: stringOrNull(row.name),
@@ -335,7 +340,7 @@ function runFromRow(row: Row): RunRecord {
   };
 }
 
-function principalFromRow(row: Row): PrincipalRecord {
+export function principalFromRow(row: Row): PrincipalRecord {
   return {
     id: String(row.id),
     name: String(row.name),
@@ -346,7 +351,7 @@ function principalFromRow(row: Row): PrincipalRecord {
   };
 }
 
-function keyFromRow(row: Row): KeyRecord {
+export function keyFromRow(row: Row): KeyRecord {
   return {
     id: String(row.id),
     name: String(row.name),
@@ -357,7 +362,7 @@ function keyFromRow(row: Row): KeyRecord {
 }
 
 /** Who made a call and where it went: shared by call entries and reservations. */
-function attributionFromRow(row: Row) {
+export function attributionFromRow(row: Row) {
   return {
     id: String(row.id),
     runId: stringOrNull(row.run_id),
@@ -372,7 +377,7 @@ function attributionFromRow(row: Row) {
   };
 }
 
-function callFromRow(row: Row): CallRecord {
+export function callFromRow(row: Row): CallRecord {
   return {
     ...attributionFromRow(row),
     inputTokens: Number(row.input_tokens),
