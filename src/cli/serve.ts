@@ -11,16 +11,28 @@ export function registerServeCommands(program: Command): void {
     .addOption(new Option('--port <port>', 'port to listen on').default(DEFAULT_PORT).argParser(parsePort))
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--data-dir <dir>', 'data directory (ledger, admin token)', '.intime')
-    .option('--db <path>', 'ledger SQLite file (default <data-dir>/ledger.db)')
+    .option('--db <path-or-url>', 'ledger: a SQLite file (default <data-dir>/ledger.db) or postgres://… shared by replicas (?schema=name)')
+    .option('--budget-store <where>', 'budgets: "embedded" (this process) or redis://… shared by replicas', 'embedded')
+    .addOption(new Option('--on-store-failure <policy>', 'when Redis/PostgreSQL is unreachable: refuse calls, or admit them unchecked (loud warning)').choices(['closed', 'open']).default('closed'))
+    .addOption(new Option('--lease-ms <ms>', 'lease of a reservation in Redis: reclaimed this long after its replica dies').default(15_000).argParser(parsePositiveInt))
+    .option('--store-prefix <prefix>', 'Redis key prefix (replicas sharing budgets use the same one)', 'intime:')
+    .option('--replica-id <id>', 'this replica\'s name (default: generated)')
     .option('--config <file>', 'JSON config: providers, price files, limits')
     .option('--sim', 'use the built-in simulated provider as every upstream (no API keys needed)')
-    .action(async (options: { port: number; host: string; dataDir: string; db?: string; config?: string; sim?: boolean }) => {
+    .action(async (options: {
+      port: number; host: string; dataDir: string; db?: string; config?: string; sim?: boolean;
+      budgetStore: string; onStoreFailure: 'closed' | 'open'; leaseMs: number; storePrefix: string; replicaId?: string;
+    }) => {
       const [{ startGateway }, { startSim }] = await Promise.all([import('../gateway/gateway.js'), import('../sim/index.js')]);
       const config = loadConfig(options.config);
       const sim = options.sim ? await startSim({ priceTable: loadPriceTable(config) }) : undefined;
       const gateway = await startGateway({
         port: options.port, host: options.host, dataDir: options.dataDir, db: options.db, config, simUrl: sim?.url,
+        budgetStore: options.budgetStore, onStoreFailure: options.onStoreFailure, leaseMs: options.leaseMs, storePrefix: options.storePrefix, replicaId: options.replicaId,
       });
+      if (options.onStoreFailure === 'open') {
+        process.stderr.write('  WARNING: --on-store-failure open: while Redis or PostgreSQL is unreachable, calls are admitted WITHOUT budget checks\n');
+      }
       process.stderr.write(`intime gateway listening on ${gateway.url}${sim ? '  [SIMULATED PROVIDER: no real model is called]' : ''}\n`);
       process.stderr.write(`  OpenAI base URL: ${gateway.url}/v1   Anthropic base URL: ${gateway.url}\n`);
       if (gateway.generatedAdminToken) {
@@ -44,6 +56,12 @@ export function registerServeCommands(program: Command): void {
       process.stderr.write(`  OpenAI base URL: ${sim.url}/v1   Anthropic base URL: ${sim.url}\n`);
       onShutdown(() => sim.close());
     });
+}
+
+function parsePositiveInt(text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`not a positive integer: ${text}`);
+  return value;
 }
 
 export function parsePort(text: string): number {

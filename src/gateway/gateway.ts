@@ -5,6 +5,11 @@ import { join } from 'node:path';
 import { Agent } from 'undici';
 import type { PriceTable } from '../core/prices.js';
 import { SqliteLedger } from '../stores/sqlite-ledger.js';
+import { EmbeddedBudgetStore } from '../stores/budget-store.js';
+import { PgLedger } from '../stores/pg-ledger.js';
+import { RedisBudgetStore } from '../stores/redis-budget-store.js';
+import { RedisRunSignals } from '../stores/redis-signals.js';
+import { LeaseSweeper } from './lease-sweeper.js';
 import { SqliteApprovalStore } from '../stores/sqlite-approvals.js';
 import { ApprovalRegistry } from './approvals.js';
 import type { LedgerStore } from '../stores/ledger.js';
@@ -19,7 +24,7 @@ import { formatUsd } from '../core/money.js';
 import { createLogger, type Logger } from './log.js';
 import { loadPriceTable } from './price-loader.js';
 import { routeRequest } from './routes.js';
-import { newToken } from './secrets.js';
+import { newId, newToken } from './secrets.js';
 import { simulatedProviders } from './upstreams.js';
 
 /** Everything one gateway process shares across calls. */
@@ -38,6 +43,8 @@ export interface Gateway {
   adminToken: string;
   /** Set when the gateway runs with the built-in simulated provider. */
   simulated: boolean;
+  /** This process's id among replicas (owner of its reservations in a shared budget store). */
+  replicaId: string;
 }
 
 export interface GatewayOptions {
@@ -45,8 +52,17 @@ export interface GatewayOptions {
   host?: string;
   /** Data directory for the SQLite ledger and the generated admin token. Default ./.intime */
   dataDir?: string;
-  /** Ledger location: a SQLite file path (default <dataDir>/ledger.db). */
+  /** Ledger location: a SQLite file path (default <dataDir>/ledger.db), or postgres://… (optionally ?schema=name). */
   db?: string;
+  /** Where budgets live: 'embedded' (default, this process) or redis://… shared by replicas. */
+  budgetStore?: string;
+  /** When Redis or PostgreSQL is unreachable: refuse calls (default) or admit them without budget checks. */
+  onStoreFailure?: 'closed' | 'open';
+  /** Lease of a reservation in a shared store: how long after its replica dies it is reclaimed. */
+  leaseMs?: number;
+  /** Key prefix in Redis: replicas that share budgets use the same one. */
+  storePrefix?: string;
+  replicaId?: string;
   config?: GatewayConfig;
   configPath?: string;
   /** URL of a simulator to use as every provider's upstream. */
@@ -72,10 +88,15 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
   let config = options.config ?? loadConfig(options.configPath);
   if (options.simUrl) config = simulatedProviders(config, options.simUrl);
   const log = options.log ?? createLogger();
-  const ledger = new SqliteLedger(options.db ?? join(dataDir, 'ledger.db'));
+  const replicaId = options.replicaId ?? newId('replica');
+  const shared = openSharedStores(options, replicaId);
+  const ledger: LedgerStore = isPostgresUrl(options.db) ? await PgLedger.open(options.db!) : new SqliteLedger(options.db ?? join(dataDir, 'ledger.db'));
+  // Approvals stay in SQLite: with a shared ledger, in a file of this replica's own.
+  const approvalsDb = ledger instanceof SqliteLedger ? ledger : new SqliteLedger(join(dataDir, 'approvals.db'));
   const { token: adminToken, generated } = resolveAdminToken(options.adminToken, dataDir);
   const prices = loadPriceTable(config);
-  await reconcileReservations(ledger, prices, log);
+  // With shared budgets, the reservations in the ledger belong to live replicas too: leases decide which are orphans.
+  if (!shared) await reconcileReservations(ledger, prices, log);
   const inflight = new InFlightCalls();
   const audit = new AuditLog(ledger, log, options.now);
   const budgets = new BudgetKeeper(ledger, inflight, log, {
@@ -84,6 +105,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     softThreshold: config.budgets.softThreshold,
     pauseHoldMs: config.pauseHoldMs,
     now: options.now,
+    store: shared?.store ?? new EmbeddedBudgetStore(),
+    onStoreFailure: options.onStoreFailure ?? 'closed',
     onThreshold(event, budget) {
       const url = budget?.webhook ?? config.budgets.webhook;
       if (!url) return;
@@ -103,8 +126,21 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
       }, log);
     },
   });
+  let signals: RedisRunSignals | undefined;
+  let sweeper: LeaseSweeper | undefined;
+  if (shared) {
+    signals = new RedisRunSignals(shared.store.redis, shared.store.url, shared.prefix, replicaId, {
+      onSignal: (signal) => budgets.applySignal(signal),
+      onConnected: () => budgets.resync(),
+    }, log);
+    budgets.useSignals(signals);
+    sweeper = new LeaseSweeper(shared.store, ledger, prices, log);
+    sweeper.start();
+  }
   await budgets.start();
-  const approvals = new ApprovalRegistry(new SqliteApprovalStore(ledger.database), {
+  // Serve only once subscribed and caught up; if Redis is away, calls are refused until it is.
+  if (signals && !(await signals.connected(3_000))) log.error('signal channel not connected: calls are refused until Redis is reachable');
+  const approvals = new ApprovalRegistry(new SqliteApprovalStore(approvalsDb.database), {
     config: config.approvals,
     log,
     stopRun: (runId, reason) => budgets.endRun(runId, 'stopped', reason),
@@ -124,6 +160,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     log,
     adminToken,
     simulated: options.simUrl !== undefined,
+    replicaId,
   };
   const server = createServer((request, response) => {
     routeRequest(gateway, request, response).catch((error: unknown) => {
@@ -148,13 +185,29 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     generatedAdminToken: generated ? adminToken : undefined,
     async close() {
       budgets.stop();
+      sweeper?.stop();
+      await signals?.close();
+      await budgets.store.close();
       approvals.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await gateway.dispatcher.close().catch(() => undefined);
       await ledger.close();
+      if (approvalsDb !== ledger) await approvalsDb.close();
     },
   };
+}
+
+function isPostgresUrl(db: string | undefined): boolean {
+  return db !== undefined && /^postgres(ql)?:\/\//.test(db);
+}
+
+function openSharedStores(options: GatewayOptions, replicaId: string): { store: RedisBudgetStore; prefix: string } | undefined {
+  const url = options.budgetStore;
+  if (url === undefined || url === 'embedded') return undefined;
+  if (!/^rediss?:\/\//.test(url)) throw new Error(`--budget-store must be "embedded" or a redis:// URL, not "${url}"`);
+  const prefix = options.storePrefix ?? 'intime:';
+  return { store: new RedisBudgetStore(url, { prefix, owner: replicaId, leaseMs: options.leaseMs ?? 15_000 }), prefix };
 }
 
 /** INTIME_ADMIN_TOKEN, or one generated on first start into the data dir (mode 600). */
