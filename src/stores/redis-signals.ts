@@ -69,6 +69,7 @@ export class RedisRunSignals implements RunSignals {
   }
 
   async close(): Promise<void> {
+    this.synced = false; // closing on purpose: no warning
     this.subscriber.disconnect();
   }
 }
