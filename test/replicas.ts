@@ -30,7 +30,7 @@ export class Cluster {
     return `${PG_URL}?schema=${this.schema}`;
   }
 
-  async start(name: string, redisUrl = REDIS_URL!): Promise<Replica> {
+  async start(name: string, redisUrl = REDIS_URL!, db = this.db, extraArgs: string[] = []): Promise<Replica> {
     const dataDir = mkdtempSync(join(tmpdir(), `intime-replica-${name}-`));
     this.dirs.push(dataDir);
     const config = join(dataDir, 'config.json');
@@ -38,8 +38,8 @@ export class Cluster {
       providers: { openai: { baseUrl: `${this.simUrl}/v1`, apiKey: 'sk-sim', protocols: ['openai-chat', 'openai-responses'] } },
     }));
     const replica = await startGatewayProcess([
-      '--port', '0', '--data-dir', dataDir, '--config', config, '--db', this.db, '--budget-store', redisUrl,
-      '--store-prefix', this.prefix, '--lease-ms', String(this.leaseMs), '--replica-id', name,
+      '--port', '0', '--data-dir', dataDir, '--config', config, '--db', db, '--budget-store', redisUrl,
+      '--store-prefix', this.prefix, '--lease-ms', String(this.leaseMs), '--replica-id', name, ...extraArgs,
     ], { INTIME_ADMIN_TOKEN: ADMIN, INTIME_LOG: 'info' });
     const named = { ...replica, name };
     this.replicas.push(named);
