@@ -25,6 +25,9 @@ export interface ApprovalOptions {
   /** Where decisions are recorded for the audit trail. */
   audit: { record(entry: ApprovalAuditEntry): unknown };
   now?: () => number;
+  /** Replicas: tells the others a decision was made (the one holding the call wakes it) or the policies changed. */
+  onDecided?(approvalId: string): void;
+  onPoliciesChanged?(): void;
 }
 
 export type NewApproval = Pick<ApprovalRecord, 'runId' | 'callId' | 'toolCallId' | 'tool' | 'arguments' | 'protocol' | 'model'>;
@@ -124,12 +127,31 @@ export class ApprovalRegistry {
   async setPolicy(policy: ApprovalPolicy): Promise<void> {
     await this.store.putPolicy(policy, this.now());
     await this.reloadPolicies();
+    this.options.onPoliciesChanged?.();
   }
 
   async deletePolicy(scope: string): Promise<boolean> {
     const deleted = await this.store.deletePolicy(scope);
     await this.reloadPolicies();
+    this.options.onPoliciesChanged?.();
     return deleted;
+  }
+
+  /** Another replica changed the policies in the shared store. */
+  reload(): Promise<void> {
+    return this.reloadPolicies();
+  }
+
+  /** Another replica decided an approval in the shared store: if this one holds its call, let it go on. */
+  async wake(id: string): Promise<void> {
+    const waiter = this.waiting.get(id);
+    if (!waiter) return;
+    const record = await this.store.get(id);
+    if (!record || record.state === 'pending' || !this.waiting.has(id)) return;
+    this.waiting.delete(id);
+    clearTimeout(waiter.timer);
+    this.options.log.info('approval decided on another replica', { approval: id, state: record.state, by: record.decidedBy });
+    waiter.resolve(record);
   }
 
   /** Every policy in force, and where it comes from (an API-set global replaces the config file's). */
@@ -155,6 +177,7 @@ export class ApprovalRegistry {
     // AUDIT: the one place approval decisions reach the audit trail.
     this.options.audit.record({ actor, action: AUDIT_ACTION[state], runId: record.runId, target: id, note });
     waiter?.resolve(record);
+    if (!waiter) this.options.onDecided?.(id);
     return record;
   }
 

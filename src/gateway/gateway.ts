@@ -6,6 +6,7 @@ import { Agent } from 'undici';
 import type { PriceTable } from '../core/prices.js';
 import { SqliteLedger } from '../stores/sqlite-ledger.js';
 import { EmbeddedBudgetStore } from '../stores/budget-store.js';
+import { PgApprovalStore } from '../stores/pg-approvals.js';
 import { PgLedger } from '../stores/pg-ledger.js';
 import { RedisBudgetStore } from '../stores/redis-budget-store.js';
 import { RedisRunSignals } from '../stores/redis-signals.js';
@@ -91,8 +92,6 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
   const replicaId = options.replicaId ?? newId('replica');
   const shared = openSharedStores(options, replicaId);
   const ledger: LedgerStore = isPostgresUrl(options.db) ? await PgLedger.open(options.db!) : new SqliteLedger(options.db ?? join(dataDir, 'ledger.db'));
-  // Approvals stay in SQLite: with a shared ledger, in a file of this replica's own.
-  const approvalsDb = ledger instanceof SqliteLedger ? ledger : new SqliteLedger(join(dataDir, 'approvals.db'));
   const { token: adminToken, generated } = resolveAdminToken(options.adminToken, dataDir);
   const prices = loadPriceTable(config);
   // With shared budgets, the reservations in the ledger belong to live replicas too: leases decide which are orphans.
@@ -127,10 +126,15 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     },
   });
   let signals: RedisRunSignals | undefined;
+  let approvals: ApprovalRegistry | undefined;
   let sweeper: LeaseSweeper | undefined;
   if (shared) {
     signals = new RedisRunSignals(shared.store.redis, shared.store.url, shared.prefix, replicaId, {
-      onSignal: (signal) => budgets.applySignal(signal),
+      onSignal: (signal) => {
+        if (signal.kind === 'approval-decided') void approvals?.wake(signal.approvalId).catch(() => undefined);
+        else if (signal.kind === 'policies-changed') void approvals?.reload().catch(() => undefined);
+        else budgets.applySignal(signal);
+      },
       onConnected: () => budgets.resync(),
     }, log);
     budgets.useSignals(signals);
@@ -140,7 +144,10 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
   await budgets.start();
   // Serve only once subscribed and caught up; if Redis is away, calls are refused until it is.
   if (signals && !(await signals.connected(3_000))) log.error('signal channel not connected: calls are refused until Redis is reachable');
-  const approvals = new ApprovalRegistry(new SqliteApprovalStore(approvalsDb.database), {
+  const approvalStore = ledger instanceof PgLedger ? new PgApprovalStore(ledger.pool) : new SqliteApprovalStore((ledger as SqliteLedger).database);
+  approvals = new ApprovalRegistry(approvalStore, {
+    onDecided: (approvalId) => void signals?.publish({ kind: 'approval-decided', approvalId }).catch(() => undefined),
+    onPoliciesChanged: () => void signals?.publish({ kind: 'policies-changed' }).catch(() => undefined),
     config: config.approvals,
     log,
     stopRun: (runId, reason) => budgets.endRun(runId, 'stopped', reason),
@@ -193,7 +200,6 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await gateway.dispatcher.close().catch(() => undefined);
       await ledger.close();
-      if (approvalsDb !== ledger) await approvalsDb.close();
     },
   };
 }

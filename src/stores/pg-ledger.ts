@@ -35,7 +35,8 @@ const GROUP_EXPRESSIONS: Record<SpendQuery['by'], string> = {
  * resolves, so an entry survives the gateway (and, with PostgreSQL's defaults, the machine).
  */
 export class PgLedger implements LedgerStore {
-  private readonly pool: pg.Pool;
+  /** The connection pool, for stores that keep their tables in the same database (approvals). */
+  readonly pool: pg.Pool;
   private readonly schema: string | undefined;
 
   private constructor(readonly url: string) {

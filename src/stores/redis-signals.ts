@@ -8,15 +8,20 @@ export type RunSignal =
   | { kind: 'paused'; runId: string }
   | { kind: 'resumed'; runId: string };
 
+/** Approvals decided, or policies changed, on one replica: the replica holding the call wakes it. */
+export type ApprovalSignal = { kind: 'approval-decided'; approvalId: string } | { kind: 'policies-changed' };
+
+export type ReplicaSignal = RunSignal | ApprovalSignal;
+
 export interface RunSignals {
   /** False while the channel is down: a replica may then miss a stop, so it refuses calls. */
   readonly healthy: boolean;
-  publish(signal: RunSignal): Promise<void>;
+  publish(signal: ReplicaSignal): Promise<void>;
   close(): Promise<void>;
 }
 
 export interface SignalHandlers {
-  onSignal(signal: RunSignal): void;
+  onSignal(signal: ReplicaSignal): void;
   /** The channel is (back) up: signals sent while it was down are lost, so read the current state again. */
   onConnected(): Promise<void>;
 }
@@ -64,7 +69,7 @@ export class RedisRunSignals implements RunSignals {
     return this.healthy;
   }
 
-  async publish(signal: RunSignal): Promise<void> {
+  async publish(signal: ReplicaSignal): Promise<void> {
     await this.publisher.publish(this.channel, JSON.stringify({ origin: this.origin, signal }));
   }
 
@@ -74,12 +79,15 @@ export class RedisRunSignals implements RunSignals {
   }
 }
 
-function parseSignal(message: string): { origin: string; signal: RunSignal } | undefined {
+function parseSignal(message: string): { origin: string; signal: ReplicaSignal } | undefined {
   try {
-    const parsed = JSON.parse(message) as { origin?: unknown; signal?: { kind?: unknown; runId?: unknown } };
-    if (typeof parsed.origin !== 'string' || typeof parsed.signal?.runId !== 'string') return undefined;
-    if (!['ended', 'paused', 'resumed'].includes(String(parsed.signal.kind))) return undefined;
-    return parsed as { origin: string; signal: RunSignal };
+    const parsed = JSON.parse(message) as { origin?: unknown; signal?: { kind?: unknown; runId?: unknown; approvalId?: unknown } };
+    const signal = parsed.signal;
+    if (typeof parsed.origin !== 'string' || !signal) return undefined;
+    const valid = ['ended', 'paused', 'resumed'].includes(String(signal.kind)) ? typeof signal.runId === 'string'
+      : signal.kind === 'approval-decided' ? typeof signal.approvalId === 'string'
+        : signal.kind === 'policies-changed';
+    return valid ? (parsed as { origin: string; signal: ReplicaSignal }) : undefined;
   } catch {
     return undefined;
   }

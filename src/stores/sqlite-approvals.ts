@@ -77,7 +77,7 @@ export class SqliteApprovalStore implements ApprovalStore {
 }
 
 
-function approvalFromRow(row: Row): ApprovalRecord {
+export function approvalFromRow(row: Row): ApprovalRecord {
   return {
     id: String(row.id),
     runId: stringOrNull(row.run_id),
