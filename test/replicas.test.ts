@@ -94,15 +94,19 @@ describe.skipIf(!ready)('three replicas on loopback sharing Redis budgets and a 
     expect(stopped.state).toBe('stopped');
     const results = await Promise.all(streams);
     expect(new Set(results)).toEqual(new Set(['run_stopped']));
-    // When B and C cut the run's calls, by their own clocks (one machine, one clock): the line they log as they act.
-    const cutAfter = [b, c].map((replica) => {
+    // When B and C cut the run's calls, counted from the moment A acted on the stop (A stamps the
+    // signal; one machine, one clock): the line each logs as it acts. Also from the request to A.
+    const cuts = [b, c].map((replica) => {
       const line = replica.stderr().split('\n').find((text) => text.includes('run ended by another replica') && text.includes(run.id));
-      return line ? Date.parse((JSON.parse(line) as { time: string }).time) - stopSentWall : Infinity;
+      const parsed = line ? (JSON.parse(line) as { time: string; sinceEndMs: number }) : undefined;
+      return parsed ? { sinceEnd: parsed.sinceEndMs, sinceRequest: Date.parse(parsed.time) - stopSentWall } : { sinceEnd: Infinity, sinceRequest: Infinity };
     });
     const slowest = Math.max(...endedAfterStop);
-    console.log(`[replicas] stop sent to A → B cut at ${cutAfter[0]} ms, C at ${cutAfter[1]} ms; last content seen by an agent at ${lastContent === -Infinity ? 'none after the stop' : `${lastContent.toFixed(1)} ms`}; ` +
-      `streams closed (error event, sent after the ledger entry) at ${Math.min(...endedAfterStop).toFixed(1)}..${slowest.toFixed(1)} ms`);
-    expect(Math.max(...cutAfter)).toBeLessThanOrEqual(50);
+    console.log(`[replicas] stop acted on by A → B cut after ${cuts[0]!.sinceEnd} ms, C after ${cuts[1]!.sinceEnd} ms ` +
+      `(from the stop request: ${cuts[0]!.sinceRequest} / ${cuts[1]!.sinceRequest} ms); last content seen by an agent at ` +
+      `${lastContent === -Infinity ? 'none after the stop' : `${lastContent.toFixed(1)} ms`}; streams closed (error event, sent after the ledger entry) at ` +
+      `${Math.min(...endedAfterStop).toFixed(1)}..${slowest.toFixed(1)} ms`);
+    expect(Math.max(...cuts.map((cut) => cut.sinceEnd))).toBeLessThanOrEqual(50);
     expect(lastContent).toBeLessThan(50);
     for (const replica of [a, b, c]) {
       await expect(client(replica, run.token).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'again' }] }))

@@ -268,6 +268,8 @@ export class BudgetKeeper {
     if (!state) return;
     if (state.reserved.calls > 0) {
       this.pendingExhaustion.set(scope, { code, money, tokens });
+      // Shared budgets: the calls still reserved may be other replicas', settled there, so look again soon.
+      if (this.store.kind !== 'embedded') setTimeout(() => void this.exhaustOrWait(scope, code, money, tokens).catch(() => undefined), 250).unref();
       return;
     }
     this.pendingExhaustion.delete(scope);
@@ -393,7 +395,8 @@ export class BudgetKeeper {
     if (signal.kind === 'ended') {
       if (!isLive(run.state)) return;
       const cut = this.endLocally(run, signal.state, signal.reason, signal.at);
-      this.log.info('run ended by another replica', { run: run.id, state: signal.state, callsCut: cut });
+      // On one machine (one clock), sinceEndMs is how long the signal took from the replica that acted.
+      this.log.info('run ended by another replica', { run: run.id, state: signal.state, callsCut: cut, sinceEndMs: Date.now() - signal.at });
       this.events.emit('run-ended', { runId: run.id, state: signal.state, reason: signal.reason } satisfies RunEndedEvent);
     } else if (signal.kind === 'paused' && run.state === 'running') {
       this.runs.set(run.id, { ...run, state: 'paused' });
