@@ -77,6 +77,7 @@ export class BudgetKeeper {
   private readonly endedElsewhere = new Map<string, Extract<RunSignal, { kind: 'ended' }>>();
   private signals: RunSignals | undefined;
   private lastOpenWarning = 0;
+  private readonly recheckScheduled = new Set<ScopeId>();
 
   constructor(
     private readonly ledger: LedgerStore,
@@ -269,7 +270,14 @@ export class BudgetKeeper {
     if (state.reserved.calls > 0) {
       this.pendingExhaustion.set(scope, { code, money, tokens });
       // Shared budgets: the calls still reserved may be other replicas', settled there, so look again soon.
-      if (this.store.kind !== 'embedded') setTimeout(() => void this.exhaustOrWait(scope, code, money, tokens).catch(() => undefined), 250).unref();
+      if (this.store.kind !== 'embedded' && !this.recheckScheduled.has(scope)) {
+        this.recheckScheduled.add(scope);
+        setTimeout(() => {
+          this.recheckScheduled.delete(scope);
+          const need = this.pendingExhaustion.get(scope);
+          if (need) void this.exhaustOrWait(scope, need.code, need.money, need.tokens).catch(() => undefined);
+        }, 250).unref();
+      }
       return;
     }
     this.pendingExhaustion.delete(scope);
