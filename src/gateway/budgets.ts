@@ -10,7 +10,7 @@ import type { RunSignal, RunSignals } from '../stores/redis-signals.js';
 import type { InFlightCalls } from './inflight.js';
 import { PauseGate } from './pause-gate.js';
 import type { Logger } from './log.js';
-import type { CallContext } from './settle.js';
+import { priceCall, type CallContext } from './settle.js';
 
 export interface Admission {
   /** Output tokens the call may produce; the request is capped to this when `capOutput`. */
@@ -199,6 +199,16 @@ export class BudgetKeeper {
       });
     } catch (error) {
       await this.store.release(call.id).catch(() => undefined);
+      throw error;
+    }
+    // Stopped (here or by another replica) while this call was being reserved: it must not
+    // go out. Its reservation ends as a $0 entry: the gateway ended it, nothing was forwarded.
+    const ended = chain.map((run) => this.runs.get(run.id) ?? run).find((run) => !isLive(run.state));
+    if (ended) {
+      const error = runEndedError(ended);
+      const record = priceCall(call, { status: 'cut', httpStatus: error.status, errorCode: error.code, reported: undefined, reportedFinal: false, deliveredOutput: '', billable: false, upstreamRequestId: null });
+      await this.ledger.recordCall(record).catch(() => undefined);
+      await this.settle(record);
       throw error;
     }
     for (const run of chain) this.watchDeadline(run);

@@ -29,6 +29,9 @@ export class LeaseSweeper {
 
   async sweep(): Promise<number> {
     if (this.sweeping) return 0;
+    // Just back from an outage: every replica reconnects about now; give the live ones a
+    // moment to renew their leases before deciding which owners are dead.
+    if (Date.now() - this.store.readySince < this.store.leaseMs / 4) return 0;
     this.sweeping = true;
     try {
       const expired = await this.store.expiredReservations(200);

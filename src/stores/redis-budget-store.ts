@@ -45,6 +45,8 @@ export class RedisBudgetStore implements BudgetStore {
   private readonly live = new Set<string>();
   private readonly renewTimer: NodeJS.Timeout;
   private everReady = false;
+  /** When the connection last came (back) up. */
+  readySince = 0;
   private connecting: Promise<void> | undefined;
 
   constructor(readonly url: string, private readonly options: RedisStoreOptions) {
@@ -59,6 +61,7 @@ export class RedisBudgetStore implements BudgetStore {
     // Back after an outage: renew at once, before anyone else finds the leases run out.
     this.redis.on('ready', () => {
       this.everReady = true;
+      this.readySince = Date.now();
       void this.renew().catch(() => undefined);
     });
     this.redis.on('error', () => undefined); // surfaced per call as budget_store_unavailable
