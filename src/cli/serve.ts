@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { Option } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import { loadConfig } from '../gateway/config.js';
 import { loadPriceTable } from '../gateway/price-loader.js';
-import { DEFAULT_PORT } from './client.js';
+import { CliError, DEFAULT_PORT } from './client.js';
 
 export function registerServeCommands(program: Command): void {
   program
@@ -12,7 +12,7 @@ export function registerServeCommands(program: Command): void {
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--data-dir <dir>', 'data directory (ledger, admin token)', '.intime')
     .option('--db <path-or-url>', 'ledger: a SQLite file (default <data-dir>/ledger.db) or postgres://… shared by replicas (?schema=name)')
-    .option('--budget-store <where>', 'budgets: "embedded" (this process) or redis://… shared by replicas', 'embedded')
+    .addOption(new Option('--budget-store <where>', 'budgets: "embedded" (this process) or redis://… shared by replicas').default('embedded').argParser(parseBudgetStore))
     .addOption(new Option('--on-store-failure <policy>', 'when Redis/PostgreSQL is unreachable: refuse calls, or admit them unchecked (loud warning)').choices(['closed', 'open']).default('closed'))
     .addOption(new Option('--lease-ms <ms>', 'lease of a reservation in Redis: reclaimed this long after its replica dies').default(15_000).argParser(parsePositiveInt))
     .option('--store-prefix <prefix>', 'Redis key prefix (replicas sharing budgets use the same one)', 'intime:')
@@ -29,6 +29,10 @@ export function registerServeCommands(program: Command): void {
       const gateway = await startGateway({
         port: options.port, host: options.host, dataDir: options.dataDir, db: options.db, config, simUrl: sim?.url,
         budgetStore: options.budgetStore, onStoreFailure: options.onStoreFailure, leaseMs: options.leaseMs, storePrefix: options.storePrefix, replicaId: options.replicaId,
+      }).catch(async (error: Error & { code?: string }) => {
+        await sim?.close();
+        // A shared ledger that cannot be reached at start: say so plainly, not with a stack.
+        throw error.code === 'ledger_unavailable' ? new CliError(error.message) : error;
       });
       if (options.onStoreFailure === 'open') {
         process.stderr.write('  WARNING: --on-store-failure open: while Redis or PostgreSQL is unreachable, calls are admitted WITHOUT budget checks\n');
@@ -58,9 +62,14 @@ export function registerServeCommands(program: Command): void {
     });
 }
 
+function parseBudgetStore(text: string): string {
+  if (text !== 'embedded' && !/^rediss?:\/\//.test(text)) throw new InvalidArgumentError('expected "embedded" or a redis:// URL');
+  return text;
+}
+
 function parsePositiveInt(text: string): number {
   const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`not a positive integer: ${text}`);
+  if (!Number.isInteger(value) || value < 1) throw new InvalidArgumentError('expected a positive integer');
   return value;
 }
 

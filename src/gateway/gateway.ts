@@ -90,8 +90,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
   if (options.simUrl) config = simulatedProviders(config, options.simUrl);
   const log = options.log ?? createLogger();
   const replicaId = options.replicaId ?? newId('replica');
-  const shared = openSharedStores(options, replicaId);
   const ledger: LedgerStore = isPostgresUrl(options.db) ? await PgLedger.open(options.db!) : new SqliteLedger(options.db ?? join(dataDir, 'ledger.db'));
+  const shared = openSharedStores(options, replicaId);
   const { token: adminToken, generated } = resolveAdminToken(options.adminToken, dataDir);
   const prices = loadPriceTable(config);
   // With shared budgets, the reservations in the ledger belong to live replicas too: leases decide which are orphans.
