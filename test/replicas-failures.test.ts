@@ -63,6 +63,38 @@ describe.skipIf(!ready)('replica failure policy', () => {
     await proxy.cut();
   }, 60_000);
 
+  it('a replica whose signal channel was down reads the run states it missed before serving again: a stop it missed is enforced, its streams cut', async () => {
+    const redis = new URL(REDIS_URL!);
+    const proxy = new CuttableProxy({ host: redis.hostname, port: Number(redis.port || 6379) });
+    await proxy.open();
+    const away = await cluster.start('missed-signals', `redis://127.0.0.1:${proxy.port}`);
+    const run = await admin<{ id: string; token: string }>(a, 'POST', '/api/runs', {});
+    expect(await tick(away, run.token)).toBe('ok'); // the run is now known (cached) there
+    const stream = client(away, run.token).chat.completions.create(
+      { model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'long' }] },
+      { headers: { 'x-sim-output-tokens': '5000', 'x-sim-tokens-per-second': '20' } },
+    ).then(async (events) => {
+      for await (const _event of events) { /* until cut */ }
+      return 'finished';
+    }).catch((error: unknown) => errorCode(error));
+    await sleep(200);
+    await proxy.cut();
+    await sleep(100);
+    await admin(a, 'POST', `/api/runs/${run.id}/stop`, { note: 'while the channel was down' }); // the signal cannot reach it
+    expect(await tick(away, run.token)).toBe('budget_store_unavailable'); // refusing while it cannot hear stops
+    await proxy.open();
+    const backAt = performance.now();
+    expect(await stream).toBe('run_stopped'); // cut on resync, not left streaming
+    console.log(`[replicas-failures] channel back → missed stop applied after ${(performance.now() - backAt).toFixed(0)} ms`);
+    let outcome = 'budget_store_unavailable';
+    for (let i = 0; i < 100 && outcome === 'budget_store_unavailable'; i++) {
+      outcome = await tick(away, run.token);
+      if (outcome === 'budget_store_unavailable') await sleep(50);
+    }
+    expect(outcome).toBe('run_stopped');
+    await proxy.cut();
+  }, 60_000);
+
   it('--on-store-failure open admits calls while Redis is away, with a loud warning, and counts again once it is back', async () => {
     const redis = new URL(REDIS_URL!);
     const proxy = new CuttableProxy({ host: redis.hostname, port: Number(redis.port || 6379) });
