@@ -35,7 +35,7 @@ async function pendingOn(replica: Replica, runId: string): Promise<ApprovalView>
 
 const TOOL = { 'x-sim-tool-call': 'send_email', 'x-sim-tool-args': '{"to":"ops@example.com"}' };
 
-describe.skipIf(!ready)('approvals across replicas', () => {
+describe.skipIf(!ready)('approvals, pause and resume across replicas', () => {
   it('a policy set on A gates calls on B; the approval is listed and decided on C; B releases the answer', async () => {
     await admin(a, 'PUT', '/api/approval-policies', { scope: 'global', tools: ['send_*'] });
     await sleep(100); // the other replicas reload the policies on the signal
@@ -65,5 +65,21 @@ describe.skipIf(!ready)('approvals across replicas', () => {
     expect(completion.choices[0]!.message.tool_calls ?? []).toEqual([]);
     const late = await fetch(`${b.url}/api/approvals/${pending.id}/approve`, { method: 'POST', headers: { authorization: 'Bearer it_admin_replicas-test' }, body: '{}' });
     expect(late.status).toBe(409);
+  }, 60_000);
+
+  it('pause on A holds new calls on B; resume on C releases them', async () => {
+    const run = await admin<{ id: string; token: string }>(a, 'POST', '/api/runs', {});
+    const api = client(b, run.token);
+    await api.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'warm' }] }, { headers: { 'x-sim-output-tokens': '4' } });
+    expect((await admin<{ state: string }>(a, 'POST', `/api/runs/${run.id}/pause`, {})).state).toBe('paused');
+    await sleep(50);
+    let answered = false;
+    const held = api.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'held' }] }, { headers: { 'x-sim-output-tokens': '4' } })
+      .then(() => { answered = true; });
+    await sleep(300);
+    expect(answered).toBe(false);
+    expect((await admin<{ state: string }>(c, 'POST', `/api/runs/${run.id}/resume`, {})).state).toBe('running');
+    await held;
+    expect(answered).toBe(true);
   }, 60_000);
 });
