@@ -47,16 +47,18 @@ export interface Clock {
   limits: Limits;
 }
 
-/**
- * The gateway's side of budgets: which scopes a call falls in, their limits and spend
- * (loaded from the ledger once, then kept in memory), admission, settlement, deadlines,
- * and the run states that follow from them.
- */
 export interface RunEndedEvent {
   runId: string;
   state: RunRecord['state'];
   reason: string;
 }
+
+/**
+ * The gateway's side of budgets: which scopes a call falls in, their limits and spend
+ * (seeded from the ledger once, then kept in the budget store: this process's memory, or
+ * Redis shared by replicas), admission, settlement, deadlines, and the run states that
+ * follow from them. With replicas, run changes are published and the others' applied here.
+ */
 
 export class BudgetKeeper {
   readonly store: BudgetStore;
