@@ -57,6 +57,7 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
     };
     const promptTokens = countPromptTokens(parsed.protocol, parsed.upstreamBody);
     admission = await gateway.budgets.admit(call, promptTokens, body.includes('cache_control'), abort.signal);
+    call.outputCap = admission.capOutput ? admission.outputTokens : parsed.maxOutputTokens;
     let upstreamBody = parsed.upstreamBody;
     if (admission.capOutput) upstreamBody = adapter.capOutput(upstreamBody, admission.outputTokens, upstream.provider);
     // Forward the client's bytes untouched unless metering, the budget or routing changed the body.

@@ -16,6 +16,11 @@ export interface CallContext {
   startedAt: number;
   startedAtMonotonic: number;
   firstTokenAtMonotonic: number | null;
+  /**
+   * Output tokens the provider was told it may generate (the agent's max tokens, or the cap
+   * the budget set): an estimate of output is never above it, because no provider bills more.
+   */
+  outputCap?: number | undefined;
 }
 
 export interface CallOutcome {
@@ -53,7 +58,9 @@ export function priceCall(call: CallContext, outcome: CallOutcome): CallRecord {
       inputTokens: reportedPrompt ? outcome.reported!.inputTokens : countPromptTokens(call.request.protocol, call.request.upstreamBody),
       cacheReadTokens: reportedPrompt ? outcome.reported!.cacheReadTokens : 0,
       cacheWriteTokens: reportedPrompt ? outcome.reported!.cacheWriteTokens : 0,
-      outputTokens: Math.max(countTextTokens(outcome.deliveredOutput), outcome.reported?.outputTokens ?? 0),
+      // What was delivered is counted with our tokenizer; a malformed body counts its JSON syntax
+      // too. Either may overshoot what the provider could have generated: bounded by the cap.
+      outputTokens: Math.min(call.outputCap ?? Infinity, Math.max(countTextTokens(outcome.deliveredOutput), outcome.reported?.outputTokens ?? 0)),
       reasoningTokens: outcome.reported?.reasoningTokens ?? 0,
     };
   }
