@@ -68,9 +68,13 @@ let up = true;
 async function admin<T>(method: string, path: string, body?: unknown): Promise<T | undefined> {
   try {
     const response = await fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${ADMIN}` }, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(5000) });
-    if (!response.ok) return undefined;
+    if (!response.ok) {
+      if (process.env.CHAOS_DEBUG) console.error('admin', method, path, response.status, await response.text());
+      return undefined;
+    }
     return (await response.json()) as T;
-  } catch {
+  } catch (error) {
+    if (process.env.CHAOS_DEBUG) console.error('admin', method, path, (error as Error).message);
     return undefined; // the gateway is down right now: chaos goes on
   }
 }
@@ -133,10 +137,10 @@ async function controller(): Promise<void> {
     if (!up || runs.length === 0) continue;
     const roll = random();
     const run = pick(runs);
-    if (roll < 0.12) {
+    if (roll < 0.2) {
       if (await admin('POST', `/api/runs/${run.id}/stop`, { note: 'chaos' })) tally.stops += 1;
       runs.splice(runs.indexOf(run), 1);
-    } else if (roll < 0.3) {
+    } else if (roll < 0.4) {
       if (await admin('POST', `/api/runs/${run.id}/pause`, {})) tally.pauses += 1;
       void sleep(100 + random() * 1200).then(async () => {
         if (await admin('POST', `/api/runs/${run.id}/resume`, {})) tally.resumes += 1;
