@@ -13,6 +13,7 @@ const ROOT = fileURLToPath(new URL('../../dashboard/', import.meta.url));
 const FILES: Record<string, string> = {
   '/': 'index.html',
   '/dashboard/app.js': 'app.js',
+  '/dashboard/dom.js': 'dom.js',
   '/dashboard/charts.js': 'charts.js',
   '/dashboard/views.js': 'views.js',
   '/dashboard/app.css': 'app.css',

@@ -31,7 +31,7 @@ export function spendSeries(db: Database.Database, query: { by: SeriesDimension;
     FROM calls WHERE started_at >= @since ${projectFilter}
     GROUP BY at, grp ORDER BY at, grp`);
   statement.safeIntegers(true);
-  const rows = statement.all({ size, since: query.since, ...(query.projects === null ? {} : { projects: JSON.stringify(query.projects) }) }) as Record<string, unknown>[];
+  const rows = statement.all({ size: BigInt(size), since: BigInt(Math.trunc(query.since)), ...(query.projects === null ? {} : { projects: JSON.stringify(query.projects) }) }) as Record<string, unknown>[];
   return rows.map((row) => ({
     at: Number(row.at),
     group: row.grp === null ? null : String(row.grp),
