@@ -8,7 +8,7 @@ import { SqliteLedger } from '../stores/sqlite-ledger.js';
 import { SqliteApprovalStore } from '../stores/sqlite-approvals.js';
 import { ApprovalRegistry } from './approvals.js';
 import type { LedgerStore } from '../stores/ledger.js';
-import { loadConfig, type GatewayConfig } from './config.js';
+import { ConfigError, loadConfig, type GatewayConfig } from './config.js';
 import { AuditLog } from './audit.js';
 import { BudgetKeeper } from './budgets.js';
 import { IdentityResolver } from './identity.js';
@@ -129,6 +129,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
   });
   await approvals.start();
   const otlpEndpoint = options.otlpEndpoint ?? config.otlp.endpoint;
+  if (otlpEndpoint !== undefined && !/^https?:\/\/[^/]/.test(otlpEndpoint)) throw new ConfigError(`the OTLP endpoint must be an http(s) URL, not "${otlpEndpoint}"`);
   const gateway: Gateway = {
     config,
     prices,
