@@ -1,8 +1,12 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // @ts-expect-error: the parser ships no types; its output is checked below.
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { loadConfig } from '../src/gateway/config.js';
 import { ADMIN_TOKEN, callsOf, sleep, startStack, type Stack } from './harness.js';
 
 interface Received { path: string; body: Record<string, any> }
@@ -198,5 +202,57 @@ describe('alerts', () => {
     } finally {
       await stack.close();
     }
+  });
+});
+
+describe('the live event stream', () => {
+  it('needs a token, and shows each principal only its projects\' runs, with the buttons it may press', async () => {
+    const stack = await startStack();
+    try {
+      const mine = await stack.createRun({ name: 'mine', project: 'alpha' });
+      const theirs = await stack.createRun({ name: 'theirs', project: 'beta' });
+      const { body: operator } = await stack.admin<{ token: string }>('POST', '/api/principals', { name: 'ops-alpha', role: 'operator', projects: ['alpha'] });
+      const { body: viewer } = await stack.admin<{ token: string }>('POST', '/api/principals', { name: 'looker', role: 'viewer' });
+      expect((await fetch(`${stack.gateway.url}/api/events`)).status).toBe(401);
+      const firstRuns = async (token: string) => {
+        const controller = new AbortController();
+        const response = await fetch(`${stack.gateway.url}/api/events`, { headers: { authorization: `Bearer ${token}` }, signal: controller.signal });
+        expect(response.headers.get('content-type')).toContain('text/event-stream');
+        expect(response.headers.get('cache-control')).toBe('no-store');
+        const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+        let text = '';
+        while (!/event: runs\ndata: .*\n\n/.test(text)) text += (await reader.read()).value ?? '';
+        controller.abort();
+        const data = /event: runs\ndata: (.*)\n\n/.exec(text)![1]!;
+        return (JSON.parse(data) as { runs: { id: string; actions: string[] }[] }).runs;
+      };
+      const operatorRuns = await firstRuns(operator.token);
+      expect(operatorRuns.map((run) => run.id)).toEqual([mine.id]);
+      expect(operatorRuns[0]!.actions).toEqual(['stop', 'pause']);
+      const viewerRuns = await firstRuns(viewer.token);
+      expect(viewerRuns.map((run) => run.id).sort()).toEqual([mine.id, theirs.id].sort());
+      expect(viewerRuns.every((run) => run.actions.length === 0)).toBe(true);
+    } finally {
+      await stack.close();
+    }
+  });
+});
+
+describe('signals config', () => {
+  const load = (file: unknown) => {
+    const dir = mkdtempSync(join(tmpdir(), 'intime-config-'));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(file));
+    return loadConfig(join(dir, 'config.json'));
+  };
+  it('reads alerts, metrics and otlp, and refuses nonsense clearly', () => {
+    const config = load({ alerts: { burnRate: { factor: 5 }, webhook: 'http://127.0.0.1:9/hook' }, metrics: { public: true }, otlp: { endpoint: 'http://127.0.0.1:4318' } });
+    expect(config.alerts.burnRate).toMatchObject({ factor: 5, alpha: 0.1, bucketMs: 300_000 });
+    expect(config.metrics.public).toBe(true);
+    expect(config.otlp).toMatchObject({ endpoint: 'http://127.0.0.1:4318', serviceName: 'intime' });
+    expect(load({ alerts: { burnRate: false } }).alerts.burnRate).toBe(false);
+    expect(() => load({ otlp: { endpoint: 'collector:4318' } })).toThrow(/otlp.endpoint must be an http\(s\) URL/);
+    expect(() => load({ metrics: { public: 'yes' } })).toThrow(/metrics.public must be true or false/);
+    expect(() => load({ alerts: { burnRate: { factor: 'high' } } })).toThrow(/alerts.burnRate.factor must be a non-negative number/);
+    expect(() => load({ alerts: { webhook: 'slack' } })).toThrow(/alerts.webhook must be an http\(s\) URL/);
   });
 });
