@@ -153,9 +153,9 @@ function logout(message = '') {
   state.token = null;
   state.stream?.abort();
   sessionStorage.removeItem(TOKEN_KEY);
+  if (message) sessionStorage.setItem('intime.message', message);
   location.hash = '';
   location.reload();
-  if (message) sessionStorage.setItem('intime.message', message);
 }
 
 function showLogin() {

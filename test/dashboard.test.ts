@@ -126,6 +126,25 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     await page.close();
   });
 
+  it('pauses and resumes a run from its page', async () => {
+    const page = await signIn(ADMIN_TOKEN);
+    const run = await stack.createRun({ name: 'pausable', project: 'alpha', budgetUsd: '1' });
+    await page.goto(`${stack.gateway.url}/#/run/${run.id}`);
+    await page.locator('.run-header button.act-pause').click();
+    await expect.poll(() => page.locator('.run-header .badge').textContent(), { timeout: 5000 }).toBe('paused');
+    // A call of the paused run waits at the gateway until Resume.
+    let answered = false;
+    const held = stack.openai(run.token, { maxRetries: 0 }).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'wait' }] })
+      .then(() => { answered = true; });
+    await sleep(300);
+    expect(answered).toBe(false);
+    await page.locator('.run-header button.act-resume').click();
+    await held;
+    await expect.poll(() => page.locator('.run-header .badge').textContent(), { timeout: 5000 }).toBe('running');
+    await expect.poll(() => page.locator('table.calls tbody tr').count(), { timeout: 5000 }).toBe(1);
+    await page.close();
+  });
+
   it('approves a held tool call from the queue; the agent gets its tool call', async () => {
     const page = await signIn(ADMIN_TOKEN);
     const run = await stack.createRun({ name: 'deployer', project: 'alpha' });

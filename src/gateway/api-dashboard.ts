@@ -4,7 +4,7 @@ import { GatewayError, invalidRequest } from '../protocols/errors.js';
 import { spendSeries, type SeriesBucket, type SeriesDimension } from '../stores/sqlite-spend-series.js';
 import { SqliteLedger } from '../stores/sqlite-ledger.js';
 import { alertView, type Alert } from './alerts.js';
-import { canSee, requireSee, type Principal } from './authorize.js';
+import { authenticate, canSee, requireSee, type Principal } from './authorize.js';
 import type { Gateway } from './gateway.js';
 import { sendJson } from './http.js';
 import { liveRuns } from './live.js';
@@ -126,7 +126,10 @@ async function streamEvents(gateway: Gateway, request: IncomingMessage, response
   const onAlert = (alert: Alert) => {
     if (canSee(principal, alert.project)) send('alert', alertView(alert));
   };
-  const tick = setInterval(schedule, TICK_MS);
+  // Each tick also checks the token again: a revoked principal's stream ends within a tick.
+  const tick = setInterval(() => {
+    authenticate(gateway, request).then(schedule, close);
+  }, TICK_MS);
   const heartbeat = setInterval(() => !response.destroyed && response.write(': keep-alive\n\n'), HEARTBEAT_MS);
   const end = () => {
     clearInterval(tick);
