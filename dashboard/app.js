@@ -1,6 +1,7 @@
 // @ts-check
 import { h, replace } from './dom.js';
-import { renderAlerts, renderApprovals, renderRunDetail, renderRuns, renderSpend, updateRunDetail, updateRuns } from './views.js';
+import { renderRunDetail, renderRuns, updateRunDetail, updateRuns } from './runs.js';
+import { renderAlerts, renderApprovals, renderSpend } from './views.js';
 
 /**
  * The dashboard: a token login, then live runs over server-sent events (read with

@@ -15,6 +15,7 @@ const FILES: Record<string, string> = {
   '/dashboard/app.js': 'app.js',
   '/dashboard/dom.js': 'dom.js',
   '/dashboard/charts.js': 'charts.js',
+  '/dashboard/runs.js': 'runs.js',
   '/dashboard/views.js': 'views.js',
   '/dashboard/app.css': 'app.css',
   '/favicon.ico': 'favicon.svg',
