@@ -6,7 +6,13 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // @ts-expect-error: the parser ships no types; its output is checked below.
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
-import { loadConfig } from '../src/gateway/config.js';
+import { defaultConfig, loadConfig } from '../src/gateway/config.js';
+import { DEFAULT_BURN_ANOMALY } from '../src/core/burn-anomaly.js';
+import { startGateway } from '../src/gateway/gateway.js';
+import { createLogger } from '../src/gateway/log.js';
+import { loadPriceTable } from '../src/gateway/price-loader.js';
+import { startSim } from '../src/sim/index.js';
+import type { CallRecord } from '../src/stores/ledger.js';
 import { ADMIN_TOKEN, callsOf, sleep, startStack, type Stack } from './harness.js';
 
 interface Received { path: string; body: Record<string, any> }
@@ -185,6 +191,38 @@ describe('alerts', () => {
     }
   });
 
+  it('a restarted gateway rebuilds burn baselines from the ledger: a burst right after start is caught', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'intime-burn-'));
+    const config = { ...defaultConfig(), alerts: { burnRate: { ...DEFAULT_BURN_ANOMALY, floorUsd: 0, bucketMs: 300_000 } } };
+    const sim = await startSim({ priceTable: loadPriceTable(config) });
+    const start = () => startGateway({ dataDir, config, simUrl: sim.url, adminToken: ADMIN_TOKEN, log: createLogger('silent') });
+    const first = await start();
+    // Two hours of steady spend in project "steady": one small call every five minutes.
+    const now = Date.now();
+    for (let index = 24; index >= 1; index--) await first.gateway.ledger.recordCall(pastCall(`call_hist_${index}`, 'steady', now - index * 300_000));
+    await first.close();
+    const second = await start();
+    try {
+      const admin = (method: string, path: string, body?: unknown) => fetch(`${second.url}${path}`, {
+        method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
+      }).then((response) => response.json() as Promise<Record<string, any>>);
+      for (const project of ['steady', 'fresh']) {
+        const run = await admin('POST', '/api/runs', { project });
+        const client = new (await import('openai')).default({ baseURL: `${second.url}/v1`, apiKey: run.token, maxRetries: 0 });
+        for (let index = 0; index < 15; index++) {
+          await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }, { headers: { 'x-sim-output-tokens': '40' } });
+        }
+      }
+      await sleep(50);
+      const { alerts } = await admin('GET', '/api/alerts');
+      // "steady" has a baseline from before the restart; "fresh" is still warming up.
+      expect(alerts.map((alert: { scope: string }) => alert.scope)).toEqual(['project:steady']);
+    } finally {
+      await second.close();
+      await sim.close();
+    }
+  });
+
   it('a soft budget threshold becomes an alert', async () => {
     const stack = await startStack();
     try {
@@ -256,3 +294,11 @@ describe('signals config', () => {
     expect(() => load({ alerts: { webhook: 'slack' } })).toThrow(/alerts.webhook must be an http\(s\) URL/);
   });
 });
+
+function pastCall(id: string, project: string, startedAt: number): CallRecord {
+  return {
+    id, runId: null, keyId: null, project, step: null, agent: null, provider: 'openai', model: 'gpt-4o-mini', protocol: 'openai-chat', stream: false,
+    inputTokens: 8, cacheReadTokens: 0, cacheWriteTokens: 0, outputTokens: 40, reasoningTokens: 0, cost: 25_200_000n, estimated: false,
+    status: 'ok', httpStatus: 200, errorCode: null, upstreamRequestId: null, startedAt, latencyMs: 20, timeToFirstTokenMs: null,
+  };
+}

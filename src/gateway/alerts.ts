@@ -68,6 +68,28 @@ export class AlertCenter {
     return out;
   }
 
+  /**
+   * Starts each scope's baseline from its recorded spend (bucket starts and USD, oldest
+   * first), so a restarted gateway does not spend a warm-up blind.
+   */
+  seed(history: { scope: string; at: number; usd: number }[]): void {
+    const options = this.config.burnRate;
+    if (!options) return;
+    const current = Math.floor(this.now() / options.bucketMs) * options.bucketMs;
+    for (const { scope, at, usd } of history) {
+      let track = this.burn.get(scope);
+      if (!track) this.burn.set(scope, (track = { bucketStart: at, spent: 0, state: initialBurnState() }));
+      while (track.bucketStart < at && track.bucketStart < current) {
+        track.state = closeBucket(track.state, track.spent, options).state;
+        track.spent = 0;
+        track.bucketStart += options.bucketMs;
+      }
+      track.spent += usd;
+    }
+    // Past episodes were the past: the watch starts quiet (the open bucket is checked at the next call).
+    for (const track of this.burn.values()) track.state = { ...track.state, inEpisode: false, quiet: 0 };
+  }
+
   /** A settled call's spend, for the burn-rate watch of each scope it was charged to. */
   observeSpend(usd: number, scopes: { scope: string; project: string | null }[]): void {
     const options = this.config.burnRate;

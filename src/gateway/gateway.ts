@@ -25,7 +25,7 @@ import { AlertCenter } from './alerts.js';
 import { LiveHub } from './live.js';
 import { GatewayMetrics } from './metrics.js';
 import { OtlpExporter } from './otlp.js';
-import { approvalChanged, thresholdCrossed, wireSignals } from './signals.js';
+import { approvalChanged, seedBurnBaselines, thresholdCrossed, wireSignals } from './signals.js';
 
 /** Everything one gateway process shares across calls. */
 export interface Gateway {
@@ -149,6 +149,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     otlp: otlpEndpoint ? new OtlpExporter({ endpoint: otlpEndpoint, headers: config.otlp.headers, serviceName: config.otlp.serviceName, log }) : undefined,
   };
   self = gateway;
+  seedBurnBaselines(gateway);
   wireSignals(gateway);
   const server = createServer((request, response) => {
     routeRequest(gateway, request, response).catch((error: unknown) => {

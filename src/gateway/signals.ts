@@ -4,6 +4,16 @@ import type { ApprovalRecord } from '../stores/approvals.js';
 import type { BudgetRecord, CallRecord } from '../stores/ledger.js';
 import type { RunEndedEvent } from './budgets.js';
 import type { Gateway } from './gateway.js';
+import { SqliteLedger } from '../stores/sqlite-ledger.js';
+import { burnHistory } from '../stores/sqlite-spend-series.js';
+
+/** How far back burn-rate baselines are rebuilt at start: a day, or four warm-ups if longer, at most a week. */
+export function seedBurnBaselines(gateway: Gateway): void {
+  const options = gateway.config.alerts.burnRate;
+  if (!options || !(gateway.ledger instanceof SqliteLedger)) return;
+  const span = Math.min(Math.max(86_400_000, options.warmupBuckets * 4 * options.bucketMs), 7 * 86_400_000);
+  gateway.alerts.seed(burnHistory(gateway.ledger.database, gateway.budgets.now() - span, options.bucketMs));
+}
 
 /**
  * Connects what happens in the gateway (calls settled, runs changed, approvals opened,

@@ -39,3 +39,20 @@ export function spendSeries(db: Database.Database, query: { by: SeriesDimension;
     calls: Number(row.calls),
   }));
 }
+
+/** Spend per bucket of every key and project since a time: the history burn-rate baselines start from. */
+export function burnHistory(db: Database.Database, since: number, bucketMs: number): { scope: string; project: string | null; at: number; usd: number }[] {
+  const statement = db.prepare(`SELECT (started_at / @size) * @size AS at, scope, project, SUM(cost) AS cost FROM (
+      SELECT started_at, cost, project, 'key:' || COALESCE(key_id, (SELECT runs.key_id FROM runs WHERE runs.id = calls.run_id)) AS scope FROM calls WHERE started_at >= @since
+      UNION ALL
+      SELECT started_at, cost, project, 'project:' || project AS scope FROM calls WHERE started_at >= @since
+    ) WHERE scope IS NOT NULL GROUP BY at, scope, project ORDER BY at`);
+  statement.safeIntegers(true);
+  const rows = statement.all({ size: BigInt(bucketMs), since: BigInt(Math.trunc(since)) }) as Record<string, unknown>[];
+  return rows.map((row) => ({
+    scope: String(row.scope),
+    project: row.project === null ? null : String(row.project),
+    at: Number(row.at),
+    usd: Number(row.cost as bigint) / 1e12,
+  }));
+}
