@@ -105,7 +105,7 @@ async function streamEvents(gateway: Gateway, request: IncomingMessage, response
     }
     sending = true;
     try {
-      send('runs', { runs: await liveRuns(gateway, principal), at: new Date(gateway.budgets.now()).toISOString() });
+      send('runs', { runs: await gateway.live.snapshot(gateway, principal, performance.now()), at: new Date(gateway.budgets.now()).toISOString() });
     } catch (error) {
       gateway.log.error('live snapshot failed', { error: (error as Error).message });
     } finally {

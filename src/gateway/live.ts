@@ -42,7 +42,28 @@ export class LiveHub extends EventEmitter {
   forget(runId: string): void {
     this.samples.delete(runId);
   }
+
+  /**
+   * One snapshot per scope (role and projects) and moment, however many dashboards of
+   * that scope are open: each open stream asks after every change.
+   */
+  private readonly snapshots = new Map<string, { at: number; runs: Promise<LiveRun[]> }>();
+
+  snapshot(gateway: Gateway, principal: Principal, now: number): Promise<LiveRun[]> {
+    const key = `${principal.role}|${principal.projects?.join('\u0000') ?? '*'}`;
+    const cached = this.snapshots.get(key);
+    if (cached && now - cached.at < SNAPSHOT_TTL_MS) return cached.runs;
+    const runs = liveRuns(gateway, principal);
+    this.snapshots.set(key, { at: now, runs });
+    runs.catch(() => this.snapshots.delete(key));
+    return runs;
+  }
 }
+
+/** How long a snapshot serves other streams of the same scope. */
+const SNAPSHOT_TTL_MS = 50;
+
+export type LiveRun = Awaited<ReturnType<typeof liveRuns>>[number];
 
 /** Runs the principal may see, newest first, each with its clock, burn rate and what the principal may press. */
 export async function liveRuns(gateway: Gateway, principal: Principal, limit = 50) {
