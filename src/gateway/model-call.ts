@@ -72,11 +72,14 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
     return;
   }
 
-  let settled = false;
-  /** Writes the ledger entry, then charges the budgets; resolves once the entry is durable. */
-  const settle = async (outcome: CallOutcome): Promise<CallRecord | undefined> => {
-    if (settled) return undefined;
-    settled = true;
+  let settling: Promise<CallRecord | undefined> | undefined;
+  /**
+   * Writes the ledger entry, then charges the budgets; resolves once the entry is durable.
+   * The first outcome wins; a later caller (a cut racing the final event) gets the same
+   * promise, so it too waits for durability before ending the response.
+   */
+  const settle = (outcome: CallOutcome): Promise<CallRecord | undefined> => (settling ??= settleOnce(outcome));
+  const settleOnce = async (outcome: CallOutcome): Promise<CallRecord | undefined> => {
     stopTracking();
     const record = priceCall(call, outcome);
     try {
@@ -93,11 +96,16 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
   };
 
   let cutReason: GatewayError | undefined;
+  let cutListener: (() => void) | undefined;
   const stopTracking = gateway.inflight.add(admission.runIds, {
     id: call.id,
     cut(reason) {
-      cutReason ??= reason;
-      abort.abort();
+      if (cutReason) return;
+      cutReason = reason;
+      cutListener?.();
+      // Aborting tears down the upstream request (about 0.2 ms each); a stop of many calls
+      // first lets every relay end its agent's response, then closes the upstream sockets.
+      setImmediate(() => abort.abort(reason));
     },
   });
 
@@ -134,7 +142,7 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
     const isStream = call.request.stream && upstreamResponse.statusCode < 300 &&
       String(upstreamResponse.headers['content-type'] ?? '').includes('text/event-stream');
     const gate = gateway.approvals.gateFor(call, admission.runIds);
-    const relay = { gateway, adapter, call, upstream: upstreamResponse, response, abort, settle, cutReason: () => cutReason, gate };
+    const relay = { gateway, adapter, call, upstream: upstreamResponse, response, abort, settle, cutReason: () => cutReason, onCut: (listener: () => void) => { cutListener = listener; }, gate };
     if (isStream) await relayStream(relay);
     else await relayJson(relay);
   } catch (error) {

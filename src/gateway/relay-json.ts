@@ -20,6 +20,11 @@ export interface RelayArguments {
   settle: (outcome: CallOutcome) => Promise<CallRecord | undefined>;
   /** Set when the gateway itself ended the call (deadline, exhausted or stopped run). */
   cutReason: () => GatewayError | undefined;
+  /**
+   * Registers what to do the moment the gateway cuts the call, before the upstream abort
+   * has surfaced in the relay (a stream relay ends the agent's response at once).
+   */
+  onCut: (listener: () => void) => void;
   /** Set when an approval policy gates some tools for this call. */
   gate?: CallGate | undefined;
 }

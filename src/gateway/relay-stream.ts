@@ -13,7 +13,7 @@ import type { CallOutcome } from './settle.js';
  * the protocol's final event is sent.
  */
 export async function relayStream(relay: RelayArguments): Promise<void> {
-  const { gateway, adapter, call, upstream, response, abort, settle, cutReason } = relay;
+  const { gateway, adapter, call, upstream, response, abort, settle, cutReason, onCut } = relay;
   // Approval gates: from the first event of a gated tool call on, events are held, not sent.
   const hold = relay.gate && new StreamHold(relay.gate, call.request.protocol);
   const meter = adapter.meterStream(call.request);
@@ -40,6 +40,22 @@ export async function relayStream(relay: RelayArguments): Promise<void> {
   const parser = createParser({ onEvent: (event) => pending.push({ event: event.event, data: event.data }) });
   const decoder = new TextDecoder();
   let finished = false;
+  let ending: Promise<void> | undefined;
+  // Events of one upstream chunk go out in one write: a syscall per event was the largest
+  // single cost of relaying a fast stream. The batch is flushed before anything awaits.
+  let batch = '';
+  const flush = async () => {
+    if (batch === '' || response.writableEnded) return;
+    const ok = response.write(batch);
+    batch = '';
+    if (!ok) await drained(response);
+  };
+  // A cut ends the agent's response now, not when the aborted upstream read fails: the relay
+  // may be waiting for the next token. A held answer is left to its hold, which knows how to end it.
+  onCut(() => {
+    // A ledger failure here is met again, and handled, where the relay's own path reaches endWithError.
+    if (!hold?.holding) endWithError(cutReason()!, 'cut').catch(() => undefined);
+  });
   try {
     for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
       parser.feed(decoder.decode(chunk, { stream: true }));
@@ -57,13 +73,16 @@ export async function relayStream(relay: RelayArguments): Promise<void> {
         }
         if (adapter.isFinalEvent(event, json)) {
           finished = true;
+          await flush();
           await settle(outcome('ok', upstream.statusCode, null));
         }
         call.firstTokenAtMonotonic ??= performance.now();
-        if (!response.write(serializeEvent(event))) await drained(response);
+        batch += serializeEvent(event);
       }
       pending.length = 0;
+      // A cut is only ever set while this loop awaits, and the batch is flushed before every await.
       if (cutReason()) break;
+      await flush();
     }
   } catch {
     const cut = cutReason();
@@ -85,11 +104,16 @@ export async function relayStream(relay: RelayArguments): Promise<void> {
   }
   if (hold?.holding) return hold.release(relay, outcome);
   await settle(outcome('ok', upstream.statusCode, null));
+  if (ending) return ending;
   response.end();
 
-  async function endWithError(error: GatewayError, status: CallOutcome['status'] = 'failed'): Promise<void> {
-    await settle(outcome(status, error.status, error.code));
-    if (!response.destroyed) response.end(serializeEvent(adapter.streamErrorEvent(error)));
+  /** Settles, then sends the protocol's error event and ends; once, whoever calls first. */
+  function endWithError(error: GatewayError, status: CallOutcome['status'] = 'failed'): Promise<void> {
+    ending ??= (async () => {
+      await settle(outcome(status, error.status, error.code));
+      if (!response.destroyed && !response.writableEnded) response.end(serializeEvent(adapter.streamErrorEvent(error)));
+    })();
+    return ending;
   }
 }
 

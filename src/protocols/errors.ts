@@ -6,6 +6,7 @@
 export type ErrorCode =
   | 'invalid_request'
   | 'invalid_json'
+  | 'too_deeply_nested'
   | 'missing_model'
   | 'request_too_large'
   | 'invalid_api_key'
