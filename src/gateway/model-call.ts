@@ -31,9 +31,11 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
   let upstream: Upstream;
   let requestBody: Buffer | string;
   let admission: Admission;
+  let bodyReadAt = startedAtMonotonic;
   try {
     identity = await gateway.identities.resolve(request);
     const body = await readBody(request, gateway.config.maxBodyBytes);
+    bodyReadAt = performance.now();
     const clientBody = parseJsonObject(body);
     const parsed = adapter.parse(clientBody);
     const price = gateway.prices.lookup(parsed.model);
@@ -108,6 +110,8 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
     },
   });
 
+  // The gateway's own time: from the request read to forwarding it (parse, price, count, reserve; a paused run's hold too).
+  gateway.metrics.observeOverhead((performance.now() - bodyReadAt) / 1000);
   let upstreamResponse: Dispatcher.ResponseData;
   try {
     upstreamResponse = await gateway.dispatcher.request({
