@@ -161,3 +161,50 @@ export function timeOrdered(runs: readonly HistoryRun[]): HistoryRun[] {
     .sort((a, b) => (a.run.finishedAt ?? -Infinity) - (b.run.finishedAt ?? -Infinity) || a.index - b.index)
     .map((entry) => entry.run);
 }
+
+/**
+ * A task as callers describe it (API body, CLI flags): group (or its alias pipeline),
+ * model, input size, and the common features by name (stages, tools, tags, difficulty)
+ * beside free-form ones. They all end up as features, so history learns from any of them.
+ */
+export const taskInputSchema = z.object({
+  group: z.string().min(1).max(200).optional(),
+  pipeline: z.string().min(1).max(200).optional(),
+  model: z.string().min(1).max(200).optional(),
+  inputTokens: count.optional(),
+  stages: count.optional(),
+  tools: z.union([z.array(z.string().max(200)).max(500), count]).optional(),
+  tags: z.array(z.string().min(1).max(100)).max(50).optional(),
+  difficulty: z.string().min(1).max(100).optional(),
+  features: featureMap.optional(),
+}).strict().refine((task) => !(task.group && task.pipeline && task.group !== task.pipeline), '"group" and "pipeline" name the same thing: give one');
+
+export type TaskInput = z.infer<typeof taskInputSchema>;
+
+export function taskFromInput(input: TaskInput): TaskFeatures {
+  const features: Record<string, FeatureValue> = { ...input.features };
+  if (input.stages !== undefined) features.stages = input.stages;
+  if (input.tools !== undefined) features.tools = Array.isArray(input.tools) ? input.tools.length : input.tools;
+  // Tags as one category: the set of tags, in a stable order.
+  if (input.tags !== undefined) features.tags = [...new Set(input.tags)].sort().join(',');
+  if (input.difficulty !== undefined) features.difficulty = input.difficulty;
+  const declaredInput = features.inputTokens;
+  delete features.inputTokens;
+  return {
+    group: input.group ?? input.pipeline ?? null,
+    model: input.model ?? null,
+    inputTokens: input.inputTokens ?? (typeof declaredInput === 'number' && declaredInput >= 0 ? declaredInput : null),
+    features,
+  };
+}
+
+/** A `key=value` feature from the command line: numbers and booleans as such, the rest as text. */
+export function parseFeatureFlag(text: string): [string, FeatureValue] {
+  const separator = text.indexOf('=');
+  if (separator <= 0) throw new RangeError(`a feature is key=value, not ${JSON.stringify(text)}`);
+  const key = text.slice(0, separator);
+  const raw = text.slice(separator + 1);
+  if (/^-?\d+(\.\d+)?$/.test(raw)) return [key, Number(raw)];
+  if (raw === 'true' || raw === 'false') return [key, raw === 'true'];
+  return [key, raw];
+}

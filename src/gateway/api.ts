@@ -4,6 +4,8 @@ import { GatewayError, invalidRequest } from '../protocols/errors.js';
 import type { BudgetRecord, Role, RunState, SpendDimension } from '../stores/ledger.js';
 import { emptyTotals } from '../stores/ledger.js';
 import { handleApprovalsApi } from './approvals-api.js';
+import { handleForecastApi } from './forecast-api.js';
+import { forecastVersusActual, forecastView, taskFromBody } from './forecasts.js';
 import type { Gateway } from './gateway.js';
 import { parseJsonObject, readBody, sendJson } from './http.js';
 import { handleRunControl } from './api-run-control.js';
@@ -22,6 +24,7 @@ const RUN_STATES: RunState[] = ['running', 'paused', 'stopped', 'exhausted', 'co
 export async function handleApi(gateway: Gateway, request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
   const principal = await authenticate(gateway, request);
   if (await handleApprovalsApi(gateway, request, response, url, principal)) return;
+  if (await handleForecastApi(gateway, request, response, url, principal)) return;
   const method = request.method ?? 'GET';
   const parts = url.pathname.split('/').filter(Boolean).slice(1); // drop "api"
   const route = `${method} /${parts.map((part, index) => (index % 2 === 1 ? ':id' : part)).join('/')}`;
@@ -62,10 +65,18 @@ export async function handleApi(gateway: Gateway, request: IncomingMessage, resp
       if (!run) throw notFound(`run ${id}`);
       requireSee(principal, run.project, `run ${id}`);
       const totals = await gateway.ledger.runTotals([run.id]);
+      const runTotals = totals.get(run.id) ?? emptyTotals();
+      const task = await gateway.forecasts.store.getRunTask(run.id);
       return sendJson(response, 200, {
-        ...runView(run, totals.get(run.id), await gateway.budgets.runClock(run.id)),
+        ...runView(run, runTotals, await gateway.budgets.runClock(run.id)),
         lastModel: await gateway.ledger.lastModel(run.id),
         callsInFlight: gateway.inflight.count(run.id),
+        task: task?.task ?? null,
+        forecast: task?.forecast ? forecastVersusActual(task.forecast, {
+          cost: runTotals.cost,
+          tokens: runTotals.inputTokens + runTotals.cacheReadTokens + runTotals.cacheWriteTokens + runTotals.outputTokens,
+          calls: runTotals.calls,
+        }) : null,
       });
     }
     case 'GET /runs/:id/calls': {
@@ -148,6 +159,18 @@ async function createRun(gateway: Gateway, body: Record<string, unknown>) {
     project ??= key.project;
   }
   const deadlineMs = optionalPositiveInt(body, 'deadlineMs');
+  // A declared task is forecast (and kept, for forecast vs actual); budget "auto" reserves its P90.
+  const task = body.task === undefined || body.task === null ? null : taskFromBody(body.task);
+  if (task && task.group === null) task.group = optionalString(body, 'name');
+  let budget: Money | null;
+  let forecast = null;
+  if (body.budgetUsd === 'auto') {
+    if (!task) throw invalidRequest('"budgetUsd": "auto" needs a "task" to forecast (at least its group or pipeline)', 'task');
+    ({ budget, forecast } = await gateway.forecasts.autoBudget(task));
+  } else {
+    budget = optionalMoney(body, 'budgetUsd');
+    if (task) forecast = await gateway.forecasts.forecast(task);
+  }
   const token = newToken('it_run');
   const run = await gateway.ledger.createRun({
     id: newId('run'),
@@ -156,7 +179,7 @@ async function createRun(gateway: Gateway, body: Record<string, unknown>) {
     parentId,
     keyId,
     project,
-    budget: optionalMoney(body, 'budgetUsd'),
+    budget,
     budgetTokens: optionalPositiveInt(body, 'budgetTokens'),
     maxCalls: optionalPositiveInt(body, 'maxCalls'),
     deadlineAt: deadlineMs === null ? null : Date.now() + deadlineMs,
@@ -164,8 +187,13 @@ async function createRun(gateway: Gateway, body: Record<string, unknown>) {
     createdAt: Date.now(),
   });
   gateway.budgets.track(run);
+  if (task) await gateway.forecasts.store.saveRunTask({ runId: run.id, task, forecast, createdAt: run.createdAt });
   // The token is the run's API key for its agent: returned here once, stored only as a digest.
-  return { ...runView(run), token };
+  return {
+    ...runView(run),
+    token,
+    ...(task ? { task, forecast: forecast && forecastView(forecast), budgetSource: body.budgetUsd === 'auto' ? 'forecast P90' : null } : {}),
+  };
 }
 
 function budgetFrom(body: Record<string, unknown>): BudgetRecord {
