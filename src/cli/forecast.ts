@@ -97,9 +97,11 @@ export function registerForecastCommands(program: Command, runs: Command): void 
       console.log(json ? JSON.stringify(evaluation, null, 2) : evaluationText(evaluation));
     });
 
-  gatewayOptions(runs.command('import <file>')
-    .description('import finished runs from elsewhere (JSONL) as history for forecasts; all lines are checked before any is sent'))
-    .action(async (file: string, options: ClientOptions & { json?: boolean }) => {
+  // The gateway options (--gateway, --admin-token, --json) are those of `runs`, which parses them wherever they appear.
+  runs.command('import <file>')
+    .description('import finished runs from elsewhere (JSONL) as history for forecasts; all lines are checked before any is sent')
+    .action(async (file: string, _options: unknown, command: Command) => {
+      const options = command.optsWithGlobals() as ClientOptions & { json?: boolean };
       const lines = readJsonLines(file);
       const client = new ApiClient(options);
       let added = 0;
