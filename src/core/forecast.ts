@@ -83,6 +83,7 @@ function summarize(
   const missing = adjustedFor.filter((regressor) => !regressor.given).map((regressor) => regressor.feature);
   if (used.length > 0) parts.push(`shifted for ${used.join(', ')}`);
   if (missing.length > 0) parts.push(`${missing.join(', ')} not given: assumed typical`);
-  if (forecaster.categorical.length > 0) parts.push(`split by ${forecaster.categorical.join(', ')}`);
+  const split = levels[3];
+  if (split) parts.push(`split by ${forecaster.categorical.join(', ')}: ${split.runs} runs with ${split.key.split(' / ').slice(2).join(', ')}`);
   return parts.join('; ');
 }
