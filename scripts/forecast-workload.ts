@@ -20,6 +20,7 @@ import { costOf } from '../src/core/prices.js';
 import { makeUsage } from '../src/core/usage.js';
 import { evaluationText } from '../src/cli/forecast.js';
 import { defaultConfig } from '../src/gateway/config.js';
+import { modelPriceFrom } from '../src/gateway/forecasts.js';
 import { loadPriceTable } from '../src/gateway/price-loader.js';
 import { SeededRandom } from '../src/sim/seeded-random.js';
 
@@ -128,6 +129,6 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   }
   if (values.evaluate) {
     const { train, test } = timeSplit(history, 0.7);
-    console.log(evaluationText(evaluateForecasts(train, test)));
+    console.log(evaluationText(evaluateForecasts(train, test, { modelPrice: modelPriceFrom(loadPriceTable(defaultConfig())) })));
   }
 }

@@ -106,6 +106,23 @@ describe('too little history', () => {
   });
 });
 
+describe('a model the pipeline has not used', () => {
+  it('is priced at its own rates when prices are known: same work, that model\'s price', () => {
+    const history = syntheticHistory(3000, 5).filter((run) => run.task.model === 'small');
+    const modelPrice = (model: string) => ({ small: { input: 1e-7, output: 4e-7 }, large: { input: 1.2e-6, output: 4.8e-6 } })[model];
+    const unpriced = forecastTask(fitForecaster(history), task('triage', 'large'));
+    const priced = forecastTask(fitForecaster(history, { modelPrice }), task('triage', 'large'));
+    const known = forecastTask(fitForecaster(history, { modelPrice }), task('triage', 'small'));
+    expect(unpriced.status).toBe('thin');
+    expect(priced.status).toBe('thin');
+    expect(unpriced.cost!.p50 / known.cost!.p50).toBeLessThan(2);
+    expect(priced.cost!.p50 / known.cost!.p50).toBeGreaterThan(9);
+    expect(priced.cost!.p50 / known.cost!.p50).toBeLessThan(15);
+    expect(priced.tokens!.p50 / known.tokens!.p50).toBeLessThan(2); // tokens do not follow price
+    expect(priced.explanation.adjustedFor).toContainEqual({ feature: 'modelPrice', costSlope: 1, given: true });
+  });
+});
+
 describe('predictive quantiles', () => {
   it('extends past the largest run with an exponential log tail instead of stopping at the maximum', () => {
     const sorted = Array.from({ length: 50 }, (_, index) => index / 10);

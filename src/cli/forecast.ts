@@ -76,8 +76,9 @@ export function registerForecastCommands(program: Command, runs: Command): void 
       const json = options.json ?? (command.optsWithGlobals() as { json?: boolean }).json;
       const { loadConfig } = await import('../gateway/config.js');
       const { loadPriceTable } = await import('../gateway/price-loader.js');
-      const { pricerFor } = await import('../gateway/forecasts.js');
-      const pricer = pricerFor(loadPriceTable(loadConfig(options.config)));
+      const { modelPriceFrom, pricerFor } = await import('../gateway/forecasts.js');
+      const prices = loadPriceTable(loadConfig(options.config));
+      const pricer = pricerFor(prices);
       let train: HistoryRun[];
       let test: HistoryRun[];
       if (options.split) {
@@ -90,7 +91,7 @@ export function registerForecastCommands(program: Command, runs: Command): void 
       }
       let evaluation: Evaluation;
       try {
-        evaluation = evaluateForecasts(train, test);
+        evaluation = evaluateForecasts(train, test, { modelPrice: modelPriceFrom(prices) });
       } catch (error) {
         throw new CliError((error as Error).message);
       }

@@ -27,7 +27,16 @@ export interface ForecastOptions {
   shrinkage?: number;
   /** Interval multiplier (log scale) when falling back to a parent's spread. */
   widening?: number;
+  /**
+   * A model's USD per input and output token, when known. Cost is then learned per unit
+   * of price: what a pipeline's runs on one model say carries over to another model at
+   * that model's prices, which matters most for a model the pipeline has barely used.
+   */
+  modelPrice?: (model: string) => { input: number; output: number } | undefined;
 }
+
+/** The regressor name of the price offset (a slope fixed at 1 for cost, 0 otherwise). */
+export const MODEL_PRICE_FEATURE = 'modelPrice';
 
 interface Node {
   level: Level;
@@ -60,11 +69,13 @@ export interface Forecaster {
   readonly signals: FeatureSignal[];
   readonly regressors: { feature: string; slopes: Record<Target, number> }[];
   readonly categorical: string[];
-  readonly options: Required<ForecastOptions>;
+  readonly options: Required<Omit<ForecastOptions, 'modelPrice'>>;
+  /** Whether the forecaster knows this model's price (and so prices cost for it). */
+  isPriced(model: string | null): boolean;
   predict(task: TaskFeatures, target: Target, quantiles: readonly number[]): Prediction;
 }
 
-const DEFAULTS: Required<ForecastOptions> = { minRuns: 10, shrinkage: 5, widening: 1.25 };
+const DEFAULTS: Required<Omit<ForecastOptions, 'modelPrice'>> = { minRuns: 10, shrinkage: 5, widening: 1.25 };
 
 /**
  * Learns quantiles of cost, tokens and calls from finished runs. On the log scale: the
@@ -90,6 +101,18 @@ export function fitForecaster(history: readonly HistoryRun[], options: ForecastO
   const rows = history.map((_, index) => imputed.map((column) => column[index]!));
   const logs = Object.fromEntries(TARGETS.map((target) => [target, history.map((run) => toLog(target, targetValue(run, target)))])) as Record<Target, number[]>;
   const slopes = Object.fromEntries(TARGETS.map((target) => [target, withinCellSlopes(rows, logs[target], cells)])) as Record<Target, number[]>;
+  const priceOffset = priceOffsetFor(history, options.modelPrice);
+  const offsets = history.map((run) => priceOffset(run.task.model));
+  const pricing = offsets.some((offset) => offset !== undefined);
+  const names = pricing ? [...regressorNames, MODEL_PRICE_FEATURE] : regressorNames;
+  if (pricing) {
+    const known = offsets.filter((offset): offset is number => offset !== undefined);
+    const typical = known.reduce((sum, offset) => sum + offset, 0) / known.length;
+    rows.forEach((row, index) => row.push(offsets[index] ?? typical));
+    slopes.cost.push(1);
+    slopes.tokens.push(0);
+    slopes.calls.push(0);
+  }
 
   const members = new Map<string, { level: Level; indexes: number[] }>();
   const join = (level: Level, key: string, index: number) => {
@@ -104,18 +127,19 @@ export function fitForecaster(history: readonly HistoryRun[], options: ForecastO
   for (const [key, { level, indexes }] of members) {
     const base = Object.fromEntries(TARGETS.map((target) => [target, ascending(indexes.map((index) =>
       logs[target][index]! - dotProduct(slopes[target], rows[index]!)))])) as Record<Target, number[]>;
-    const regressorMeans = regressorNames.map((_, column) => indexes.reduce((sum, index) => sum + rows[index]![column]!, 0) / indexes.length);
+    const regressorMeans = names.map((_, column) => indexes.reduce((sum, index) => sum + rows[index]![column]!, 0) / indexes.length);
     nodes.set(key, { level, key: displayKey(key), runs: indexes.length, base, regressorMeans });
   }
 
   return {
     runs: history.length,
     signals: analysis.signals,
-    regressors: regressorNames.map((feature, column) => ({
+    regressors: names.map((feature, column) => ({
       feature, slopes: Object.fromEntries(TARGETS.map((target) => [target, slopes[target][column]!])) as Record<Target, number>,
     })),
     categorical: analysis.categorical,
     options: settings,
+    isPriced: (model) => pricing && priceOffset(model) !== undefined,
     predict(task, target, quantiles) {
       const chain = chainKeys(task, analysis.categorical).map(([level, key]) => ({ level, key, node: nodes.get(key) }));
       const levels = chain.map(({ level, key, node }) => ({ level, key: displayKey(key), runs: node?.runs ?? 0 }));
@@ -124,6 +148,7 @@ export function fitForecaster(history: readonly HistoryRun[], options: ForecastO
         const value = numericFeature(task, feature);
         return value === undefined ? undefined : numericScale(value);
       });
+      if (pricing) taskRow.push(priceOffset(task.model));
       const shrunk = (depth: number, q: number) => {
         let value: number | undefined;
         for (const { node } of chain.slice(0, depth + 1)) {
@@ -196,4 +221,29 @@ function monotone(values: number[], quantiles: readonly number[]): number[] {
     values[index] = highest;
   }
   return values;
+}
+
+/**
+ * log of a model's blended USD per token, weighting input and output as the history's
+ * runs do (agents re-read their context, so input usually dominates).
+ */
+function priceOffsetFor(history: readonly HistoryRun[], modelPrice: ForecastOptions['modelPrice']): (model: string | null) => number | undefined {
+  if (!modelPrice) return () => undefined;
+  let input = 0;
+  let total = 0;
+  for (const run of history) {
+    input += run.outcome.inputTokens;
+    total += run.outcome.inputTokens + run.outcome.outputTokens;
+  }
+  const inputShare = total > 0 ? input / total : 0.75;
+  const cache = new Map<string, number | undefined>();
+  return (model) => {
+    if (model === null) return undefined;
+    if (!cache.has(model)) {
+      const price = modelPrice(model);
+      const blended = price && inputShare * price.input + (1 - inputShare) * price.output;
+      cache.set(model, blended && blended > 0 && Number.isFinite(blended) ? Math.log(blended) : undefined);
+    }
+    return cache.get(model);
+  };
 }

@@ -1,5 +1,5 @@
 import type { TaskFeatures } from './forecast-history.js';
-import { TARGETS, type Forecaster, type LevelUsed, type Target } from './forecast-model.js';
+import { MODEL_PRICE_FEATURE, TARGETS, type Forecaster, type LevelUsed, type Target } from './forecast-model.js';
 
 export const FORECAST_QUANTILES = [0.5, 0.9, 0.99] as const;
 
@@ -43,7 +43,8 @@ export function forecastTask(forecaster: Forecaster, task: TaskFeatures): Foreca
   const adjustedFor = forecaster.regressors.map((regressor) => ({
     feature: regressor.feature,
     costSlope: regressor.slopes.cost,
-    given: regressor.feature === 'inputTokens' ? task.inputTokens !== null : typeof task.features[regressor.feature] === 'number',
+    given: regressor.feature === 'inputTokens' ? task.inputTokens !== null
+      : regressor.feature === MODEL_PRICE_FEATURE ? forecaster.isPriced(task.model) : typeof task.features[regressor.feature] === 'number',
   }));
   return {
     status: cost.status,
@@ -79,8 +80,9 @@ function summarize(
       ? `interval widened ×${forecaster.options.widening} from the spread of ${basis.level === 'global' ? 'all runs' : basis.key} (${basis.runs} runs)`
       : `interval widened to the prior 30x spread of agent tasks: only ${forecaster.runs} runs in all`);
   }
-  const used = adjustedFor.filter((regressor) => regressor.given).map((regressor) => regressor.feature);
-  const missing = adjustedFor.filter((regressor) => !regressor.given).map((regressor) => regressor.feature);
+  const named = (feature: string) => (feature === MODEL_PRICE_FEATURE ? `${task.model ?? 'the model'}'s prices` : feature);
+  const used = adjustedFor.filter((regressor) => regressor.given).map((regressor) => named(regressor.feature));
+  const missing = adjustedFor.filter((regressor) => !regressor.given).map((regressor) => regressor.feature === MODEL_PRICE_FEATURE ? 'the model\'s price' : regressor.feature);
   if (used.length > 0) parts.push(`shifted for ${used.join(', ')}`);
   if (missing.length > 0) parts.push(`${missing.join(', ')} not given: assumed typical`);
   const split = levels[3];

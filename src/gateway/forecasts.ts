@@ -14,7 +14,11 @@ import type { ForecastStore } from '../stores/forecasts.js';
 export class ForecastService {
   private fitted: { version: string; forecaster: Forecaster } | undefined;
 
-  constructor(readonly store: ForecastStore, private readonly prices: PriceTable, private readonly options: ForecastOptions = {}) {}
+  private readonly options: ForecastOptions;
+
+  constructor(readonly store: ForecastStore, private readonly prices: PriceTable, options: ForecastOptions = {}) {
+    this.options = { modelPrice: modelPriceFrom(prices), ...options };
+  }
 
   async forecaster(): Promise<Forecaster> {
     const version = await this.store.historyVersion();
@@ -62,6 +66,14 @@ export class ForecastService {
   }
 
   readonly priceOf: RunPricer = (model, inputTokens, outputTokens) => pricerFor(this.prices)(model, inputTokens, outputTokens);
+}
+
+/** A model's USD per input and output token from the price table, for the forecaster. */
+export function modelPriceFrom(prices: PriceTable): NonNullable<ForecastOptions['modelPrice']> {
+  return (model) => {
+    const price = prices.lookup(model);
+    return price && { input: Number(price.prices.input) / 1e12, output: Number(price.prices.output) / 1e12 };
+  };
 }
 
 /** Prices consumed tokens at a model's plain input and output prices (no cache split is known). */
