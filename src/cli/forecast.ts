@@ -188,15 +188,15 @@ const percent = (share: number) => `${(share * 100).toFixed(1)}%`;
 
 export function evaluationText(evaluation: Evaluation): string {
   const loss = (target: string, value: number) => (target === 'cost' ? `$${value.toFixed(6)}` : value.toFixed(0));
-  const table = formatTable(['target', 'method', '≤P50', '≤P90', 'in P25–P75', 'in P5–P95', 'pinball P50', 'pinball P90'],
+  const table = formatTable(['target', 'method', '≤P50', '≤P90', 'in P25–P75', 'in P5–P95', 'pinball P50', 'pinball P90', 'log-pinball P50', 'log-pinball P90'],
     evaluation.rows.map((row) => [row.target, row.method, percent(row.belowP50), percent(row.belowP90), percent(row.inside50), percent(row.inside90),
-      loss(row.target, row.pinballP50), loss(row.target, row.pinballP90)]));
+      loss(row.target, row.pinballP50), loss(row.target, row.pinballP90), row.logPinballP50.toFixed(3), row.logPinballP90.toFixed(3)]));
   const signals = formatTable(['feature', 'kind', 'runs', 'variance explained', 'used'],
     evaluation.signals.map((signal) => [signal.feature, signal.kind, signal.runs, percent(signal.strength), signal.used ? 'yes' : 'no']));
   return [
     `trained on ${evaluation.trainRuns} runs, tested on ${evaluation.testRuns}` +
       (evaluation.thinForecasts > 0 ? ` (${evaluation.thinForecasts} test runs had too little history for their pipeline and model: widened)` : ''),
-    'ideal: ≤P50 50%, ≤P90 90%, in P25–P75 50%, in P5–P95 90%; pinball loss: lower is better',
+    'ideal: ≤P50 50%, ≤P90 90%, in P25–P75 50%, in P5–P95 90%; pinball loss (USD or tokens; log-pinball: relative, each run alike): lower is better',
     '',
     table,
     '',

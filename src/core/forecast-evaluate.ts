@@ -19,6 +19,12 @@ export interface EvaluationRow {
   /** Mean pinball loss of the P50 and the P90, in the target's unit (USD or tokens). Lower is better. */
   pinballP50: number;
   pinballP90: number;
+  /**
+   * The same on the log scale (ln(value + 1e-6 USD or + 1 token)): a relative error that
+   * every run weighs in equally, where the USD loss is dominated by the few largest runs.
+   */
+  logPinballP50: number;
+  logPinballP90: number;
 }
 
 export interface Evaluation {
@@ -50,7 +56,9 @@ export function evaluateForecasts(train: readonly HistoryRun[], test: readonly H
   const rows: EvaluationRow[] = [];
   for (const target of TARGETS) {
     for (const [method, predict] of methods) {
-      const score = { belowP50: 0, belowP90: 0, inside50: 0, inside90: 0, pinballP50: 0, pinballP90: 0 };
+      const score = { belowP50: 0, belowP90: 0, inside50: 0, inside90: 0, pinballP50: 0, pinballP90: 0, logPinballP50: 0, logPinballP90: 0 };
+      const offset = target === 'cost' ? 1e-6 : 1;
+      const log = (value: number) => Math.log(value + offset);
       for (const run of test) {
         const [p5, p25, p50, p75, p90, p95] = predict(run.task, target) as [number, number, number, number, number, number];
         const actual = targetValue(run, target);
@@ -60,12 +68,15 @@ export function evaluateForecasts(train: readonly HistoryRun[], test: readonly H
         score.inside90 += actual >= p5 && actual <= p95 ? 1 : 0;
         score.pinballP50 += pinballLoss(actual, p50, 0.5);
         score.pinballP90 += pinballLoss(actual, p90, 0.9);
+        score.logPinballP50 += pinballLoss(log(actual), log(p50), 0.5);
+        score.logPinballP90 += pinballLoss(log(actual), log(p90), 0.9);
       }
       const n = test.length;
       rows.push({
         target, method,
         belowP50: score.belowP50 / n, belowP90: score.belowP90 / n, inside50: score.inside50 / n, inside90: score.inside90 / n,
         pinballP50: score.pinballP50 / n, pinballP90: score.pinballP90 / n,
+        logPinballP50: score.logPinballP50 / n, logPinballP90: score.logPinballP90 / n,
       });
     }
   }

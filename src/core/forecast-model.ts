@@ -46,6 +46,7 @@ interface Node {
   base: Record<Target, number[]>;
   /** Per regressor: mean of its log-scale value here, used when a task does not give it. */
   regressorMeans: number[];
+  slopes: Record<Target, number[]>;
 }
 
 export interface LevelUsed {
@@ -67,7 +68,8 @@ export interface Prediction {
 export interface Forecaster {
   readonly runs: number;
   readonly signals: FeatureSignal[];
-  readonly regressors: { feature: string; slopes: Record<Target, number> }[];
+  /** The numeric features forecasts shift for, with their log-log slopes in a group (pooled for an unknown group). */
+  regressors(group: string | null): { feature: string; slopes: Record<Target, number> }[];
   readonly categorical: string[];
   readonly options: Required<Omit<ForecastOptions, 'modelPrice'>>;
   /** Whether the forecaster knows this model's price (and so prices cost for it). */
@@ -101,6 +103,8 @@ export function fitForecaster(history: readonly HistoryRun[], options: ForecastO
   const rows = history.map((_, index) => imputed.map((column) => column[index]!));
   const logs = Object.fromEntries(TARGETS.map((target) => [target, history.map((run) => toLog(target, targetValue(run, target)))])) as Record<Target, number[]>;
   const slopes = Object.fromEntries(TARGETS.map((target) => [target, withinCellSlopes(rows, logs[target], cells)])) as Record<Target, number[]>;
+  const groupSlopes = slopesByGroup(history, rows, logs, cells, slopes);
+  const slopesFor = (group: string | null) => groupSlopes.get(group ?? '') ?? slopes;
   const priceOffset = priceOffsetFor(history, options.modelPrice);
   const offsets = history.map((run) => priceOffset(run.task.model));
   const pricing = offsets.some((offset) => offset !== undefined);
@@ -109,9 +113,11 @@ export function fitForecaster(history: readonly HistoryRun[], options: ForecastO
     const known = offsets.filter((offset): offset is number => offset !== undefined);
     const typical = known.reduce((sum, offset) => sum + offset, 0) / known.length;
     rows.forEach((row, index) => row.push(offsets[index] ?? typical));
-    slopes.cost.push(1);
-    slopes.tokens.push(0);
-    slopes.calls.push(0);
+    for (const vector of [slopes, ...groupSlopes.values()]) {
+      vector.cost.push(1);
+      vector.tokens.push(0);
+      vector.calls.push(0);
+    }
   }
 
   const members = new Map<string, { level: Level; indexes: number[] }>();
@@ -125,17 +131,19 @@ export function fitForecaster(history: readonly HistoryRun[], options: ForecastO
   });
   const nodes = new Map<string, Node>();
   for (const [key, { level, indexes }] of members) {
+    // Below the global level every run shares the group, and so its slopes.
+    const nodeSlopes = level === 'global' ? slopes : slopesFor(history[indexes[0]!]!.task.group);
     const base = Object.fromEntries(TARGETS.map((target) => [target, ascending(indexes.map((index) =>
-      logs[target][index]! - dotProduct(slopes[target], rows[index]!)))])) as Record<Target, number[]>;
+      logs[target][index]! - dotProduct(nodeSlopes[target], rows[index]!)))])) as Record<Target, number[]>;
     const regressorMeans = names.map((_, column) => indexes.reduce((sum, index) => sum + rows[index]![column]!, 0) / indexes.length);
-    nodes.set(key, { level, key: displayKey(key), runs: indexes.length, base, regressorMeans });
+    nodes.set(key, { level, key: displayKey(key), runs: indexes.length, base, regressorMeans, slopes: nodeSlopes });
   }
 
   return {
     runs: history.length,
     signals: analysis.signals,
-    regressors: names.map((feature, column) => ({
-      feature, slopes: Object.fromEntries(TARGETS.map((target) => [target, slopes[target][column]!])) as Record<Target, number>,
+    regressors: (group) => names.map((feature, column) => ({
+      feature, slopes: Object.fromEntries(TARGETS.map((target) => [target, slopesFor(group)[target][column]!])) as Record<Target, number>,
     })),
     categorical: analysis.categorical,
     options: settings,
@@ -153,7 +161,7 @@ export function fitForecaster(history: readonly HistoryRun[], options: ForecastO
         let value: number | undefined;
         for (const { node } of chain.slice(0, depth + 1)) {
           if (!node) continue;
-          const shift = dotProduct(slopes[target], taskRow.map((x, column) => x ?? node.regressorMeans[column]!));
+          const shift = dotProduct(node.slopes[target], taskRow.map((x, column) => x ?? node.regressorMeans[column]!));
           const own = predictiveQuantile(node.base[target], q) + shift;
           value = value === undefined ? own : (node.runs * own + settings.shrinkage * value) / (node.runs + settings.shrinkage);
         }
@@ -246,4 +254,33 @@ function priceOffsetFor(history: readonly HistoryRun[], modelPrice: ForecastOpti
     }
     return cache.get(model);
   };
+}
+
+/** Runs' worth of weight the pooled slopes keep in a group's own (shrinkage). */
+const SLOPE_SHRINKAGE = 30;
+
+/**
+ * Each group's own slopes (input size may drive cost hard in one pipeline and barely in
+ * another), shrunk toward the pooled ones by how many runs the group has.
+ */
+function slopesByGroup(
+  history: readonly HistoryRun[], rows: readonly number[][], logs: Record<Target, number[]>, cells: readonly string[], pooled: Record<Target, number[]>,
+): Map<string, Record<Target, number[]>> {
+  const indexesByGroup = new Map<string, number[]>();
+  history.forEach((run, index) => {
+    const list = indexesByGroup.get(run.task.group ?? '') ?? [];
+    list.push(index);
+    indexesByGroup.set(run.task.group ?? '', list);
+  });
+  const result = new Map<string, Record<Target, number[]>>();
+  if ((rows[0]?.length ?? 0) === 0) return result;
+  for (const [group, indexes] of indexesByGroup) {
+    const n = indexes.length;
+    const slopes = Object.fromEntries(TARGETS.map((target) => {
+      const own = withinCellSlopes(indexes.map((index) => rows[index]!), indexes.map((index) => logs[target][index]!), indexes.map((index) => cells[index]!));
+      return [target, own.map((slope, column) => (n * slope + SLOPE_SHRINKAGE * pooled[target][column]!) / (n + SLOPE_SHRINKAGE))];
+    })) as Record<Target, number[]>;
+    result.set(group, slopes);
+  }
+  return result;
 }

@@ -40,7 +40,7 @@ export function forecastTask(forecaster: Forecaster, task: TaskFeatures): Foreca
     const values = predictions[target].values;
     return values && { p50: values[0]!, p90: values[1]!, p99: values[2]! };
   };
-  const adjustedFor = forecaster.regressors.map((regressor) => ({
+  const adjustedFor = forecaster.regressors(task.group).map((regressor) => ({
     feature: regressor.feature,
     costSlope: regressor.slopes.cost,
     given: regressor.feature === 'inputTokens' ? task.inputTokens !== null
