@@ -86,6 +86,7 @@ function summarize(
   if (used.length > 0) parts.push(`shifted for ${used.join(', ')}`);
   if (missing.length > 0) parts.push(`${missing.join(', ')} not given: assumed typical`);
   const split = levels[3];
-  if (split) parts.push(`split by ${forecaster.categorical.join(', ')}: ${split.runs} runs with ${split.key.split(' / ').slice(2).join(', ')}`);
+  if (split && split.runs > 0) parts.push(`split by ${forecaster.categorical.join(', ')}: ${split.runs} runs with ${split.key.split(' / ').slice(2).join(', ')}`);
+  else if (split) parts.push(`not split by ${forecaster.categorical.join(', ')}: not given, or no runs with that value`);
   return parts.join('; ');
 }

@@ -165,7 +165,7 @@ async function createRun(gateway: Gateway, body: Record<string, unknown>) {
   let budget: Money | null;
   let forecast = null;
   if (body.budgetUsd === 'auto') {
-    if (!task) throw invalidRequest('"budgetUsd": "auto" needs a "task" to forecast (at least its group or pipeline)', 'task');
+    if (!task) throw invalidRequest('"budgetUsd": "auto" needs a "task" to forecast: its pipeline (or group), model, input size, features', 'task');
     ({ budget, forecast } = await gateway.forecasts.autoBudget(task));
   } else {
     budget = optionalMoney(body, 'budgetUsd');
