@@ -3,7 +3,7 @@
  * (the shipped prices/prices.json, exactly as the gateway meters), for `intime forecast
  * evaluate` and the README's table.
  *
- *   node --import tsx scripts/forecast-workload.ts --runs 4000 --out workload.jsonl [--seed 1] [--evaluate]
+ *   node --import tsx scripts/forecast-workload.ts --runs 4000 --out workload.jsonl [--seed 1] [--evaluate] [--ablation]
  *
  * Each run is an agent loop: every call re-sends the growing context (task input, earlier
  * outputs, tool results), with prompt-cache reads where the model prices them; the number
@@ -14,11 +14,12 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { evaluateForecasts, timeSplit } from '../src/core/forecast-evaluate.js';
-import { historyRunToLine, type HistoryRun } from '../src/core/forecast-history.js';
+import { historyRunToLine, type HistoryRun, type TaskFeatures } from '../src/core/forecast-history.js';
 import { formatUsd, type Money } from '../src/core/money.js';
 import { costOf } from '../src/core/prices.js';
 import { makeUsage } from '../src/core/usage.js';
 import { evaluationText } from '../src/cli/forecast.js';
+import { formatTable } from '../src/cli/table.js';
 import { defaultConfig } from '../src/gateway/config.js';
 import { modelPriceFrom } from '../src/gateway/forecasts.js';
 import { loadPriceTable } from '../src/gateway/price-loader.js';
@@ -120,15 +121,31 @@ export function generateWorkload(runs: number, seed: number, startAt = Date.UTC(
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({
-    options: { runs: { type: 'string', default: '4000' }, seed: { type: 'string', default: '1' }, out: { type: 'string' }, evaluate: { type: 'boolean' } },
+    options: { runs: { type: 'string', default: '4000' }, seed: { type: 'string', default: '1' }, out: { type: 'string' }, evaluate: { type: 'boolean' }, ablation: { type: 'boolean' } },
   });
   const history = generateWorkload(Number(values.runs), Number(values.seed));
   if (values.out) {
     writeFileSync(values.out, history.map((run) => JSON.stringify(historyRunToLine(run))).join('\n') + '\n');
     process.stderr.write(`wrote ${history.length} runs to ${values.out}\n`);
   }
-  if (values.evaluate) {
-    const { train, test } = timeSplit(history, 0.7);
-    console.log(evaluationText(evaluateForecasts(train, test, { modelPrice: modelPriceFrom(loadPriceTable(defaultConfig())) })));
+  const { train, test } = timeSplit(history, 0.7);
+  const modelPrice = modelPriceFrom(loadPriceTable(defaultConfig()));
+  if (values.evaluate) console.log(evaluationText(evaluateForecasts(train, test, { modelPrice })));
+  if (values.ablation) {
+    // What each input is worth: the same evaluation with it taken away from every run.
+    const without = (change: (task: TaskFeatures) => TaskFeatures) => (runs: HistoryRun[]) => runs.map((run) => ({ ...run, task: change(run.task) }));
+    const variants: [string, (runs: HistoryRun[]) => HistoryRun[], boolean][] = [
+      ['everything', (runs) => runs, true],
+      ['without model prices', (runs) => runs, false],
+      ['without the model', without((task) => ({ ...task, model: null })), false],
+      ['without input size', without((task) => ({ ...task, inputTokens: null })), true],
+      ['without declared features', without((task) => ({ ...task, features: {} })), true],
+      ['pipeline only', without((task) => ({ ...task, model: null, inputTokens: null, features: {} })), false],
+    ];
+    const rows = variants.map(([name, strip, priced]) => {
+      const row = evaluateForecasts(strip(train), strip(test), priced ? { modelPrice } : {}).rows.find((r) => r.target === 'cost' && r.method === 'intime')!;
+      return [name, `${(row.belowP90 * 100).toFixed(1)}%`, `$${row.pinballP50.toFixed(6)}`, `$${row.pinballP90.toFixed(6)}`, row.logPinballP50.toFixed(3), row.logPinballP90.toFixed(3)];
+    });
+    console.log(formatTable(['cost forecast', '≤P90', 'pinball P50', 'pinball P90', 'log-pinball P50', 'log-pinball P90'], rows));
   }
 }
