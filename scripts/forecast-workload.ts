@@ -147,5 +147,15 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       return [name, `${(row.belowP90 * 100).toFixed(1)}%`, `$${row.pinballP50.toFixed(6)}`, `$${row.pinballP90.toFixed(6)}`, row.logPinballP50.toFixed(3), row.logPinballP90.toFixed(3)];
     });
     console.log(formatTable(['cost forecast', '≤P90', 'pinball P50', 'pinball P90', 'log-pinball P50', 'log-pinball P90'], rows));
+    // Models a pipeline has not used: every claude-opus-4-1 run, and research-agent on gpt-5, held out.
+    const unseen = (run: HistoryRun) => run.task.model === 'claude-opus-4-1' || (run.task.group === 'research-agent' && run.task.model === 'gpt-5');
+    const held = history.filter(unseen);
+    const seen = history.filter((run) => !unseen(run));
+    const unseenRows = ([['with model prices', { modelPrice }], ['without', {}]] as const).map(([name, options]) => {
+      const row = evaluateForecasts(seen, held, options).rows.find((r) => r.target === 'cost' && r.method === 'intime')!;
+      return [name, `${(row.belowP90 * 100).toFixed(1)}%`, `$${row.pinballP50.toFixed(6)}`, `$${row.pinballP90.toFixed(6)}`, row.logPinballP50.toFixed(3), row.logPinballP90.toFixed(3)];
+    });
+    console.log(`\n${held.length} runs on models their pipeline never used:`);
+    console.log(formatTable(['cost forecast', '≤P90', 'pinball P50', 'pinball P90', 'log-pinball P50', 'log-pinball P90'], unseenRows));
   }
 }
