@@ -127,6 +127,9 @@ describe('intime run --budget auto', () => {
     expect(report.stdout()).toMatch(new RegExp(`cost\\s+\\$[\\d.]+\\s+\\$${forecast.body.costUsd.p90.replace('.', '\\.')}\\s+\\$[\\d.]+\\s+\\$${view.body.forecast.actual.costUsd.replace('.', '\\.')}\\s+(≤P50|P50–P90|P90–P99|>P99)`));
     expect(report.stdout()).toMatch(/calls\s+\d+\s+\d+\s+\d+\s+3\s/);
 
+    const list = await stack.admin<{ runs: { id: string; forecast: { status: string; costUsd: { p90: string } } | null }[] }>('GET', '/api/runs');
+    expect(list.body.runs.find((listed) => listed.id === runId)!.forecast).toEqual({ status: 'ok', costUsd: expect.objectContaining({ p90: forecast.body.costUsd.p90 }) });
+
     // The completed run is history now, under its pipeline.
     const history = await stack.admin<{ ledger: number; groups: { group: string; runs: number }[] }>('GET', '/api/history');
     expect(history.body.ledger).toBe(1);

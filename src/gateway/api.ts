@@ -58,7 +58,14 @@ export async function handleApi(gateway: Gateway, request: IncomingMessage, resp
         .filter((run) => canSee(principal, run.project));
       const totals = await gateway.ledger.runTotals(runs.map((run) => run.id));
       const clocks = await Promise.all(runs.map((run) => gateway.budgets.runClock(run.id)));
-      return sendJson(response, 200, { runs: runs.map((run, index) => runView(run, totals.get(run.id), clocks[index])) });
+      const tasks = await gateway.forecasts.store.listRunTasks(runs.map((run) => run.id));
+      return sendJson(response, 200, {
+        runs: runs.map((run, index) => {
+          const forecast = tasks.get(run.id)?.forecast;
+          // Forecast vs actual at a glance: the full forecast is on GET /api/runs/:id.
+          return { ...runView(run, totals.get(run.id), clocks[index]), forecast: forecast ? { status: forecast.status, costUsd: forecastView(forecast).costUsd } : null };
+        }),
+      });
     }
     case 'GET /runs/:id': {
       const run = await gateway.ledger.getRun(id!);

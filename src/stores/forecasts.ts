@@ -16,6 +16,8 @@ export interface RunTaskRecord {
 export interface ForecastStore {
   saveRunTask(record: RunTaskRecord): Promise<void>;
   getRunTask(runId: string): Promise<RunTaskRecord | undefined>;
+  /** The tasks of many runs at once (run lists), keyed by run id; runs without one are absent. */
+  listRunTasks(runIds: readonly string[]): Promise<Map<string, RunTaskRecord>>;
   /** Adds or replaces (by id) imported runs, all in one transaction. */
   importRuns(runs: readonly HistoryRun[], at: number): Promise<{ added: number; replaced: number }>;
   /** Completed ledger runs (runs that hit a budget are censored, so left out) and imported runs. */

@@ -32,18 +32,15 @@ export class SqliteForecastStore implements ForecastStore {
 
   async getRunTask(runId: string): Promise<RunTaskRecord | undefined> {
     const row = this.db.prepare('SELECT * FROM run_tasks WHERE run_id = ?').get(runId) as Row | undefined;
-    if (!row) return undefined;
-    return {
-      runId,
-      task: {
-        group: stringOrNull(row.task_group),
-        model: stringOrNull(row.model),
-        inputTokens: numberOrNull(row.input_tokens),
-        features: JSON.parse(String(row.features)) as Record<string, FeatureValue>,
-      },
-      forecast: row.forecast === null ? null : (JSON.parse(String(row.forecast)) as Forecast),
-      createdAt: Number(row.created_at),
-    };
+    return row && runTaskFromRow(row);
+  }
+
+  async listRunTasks(runIds: readonly string[]): Promise<Map<string, RunTaskRecord>> {
+    const tasks = new Map<string, RunTaskRecord>();
+    if (runIds.length === 0) return tasks;
+    const rows = this.db.prepare('SELECT * FROM run_tasks WHERE run_id IN (SELECT value FROM json_each(?))').all(JSON.stringify(runIds)) as Row[];
+    for (const row of rows) tasks.set(String(row.run_id), runTaskFromRow(row));
+    return tasks;
   }
 
   async importRuns(runs: readonly HistoryRun[], at: number): Promise<{ added: number; replaced: number }> {
@@ -141,4 +138,18 @@ export class SqliteForecastStore implements ForecastStore {
       (SELECT MAX(imported_at) FROM history_runs) AS last_import`).get() as Row;
     return [row.completed, row.last_ended, row.tasks, row.imported, row.last_import].join(':');
   }
+}
+
+function runTaskFromRow(row: Row): RunTaskRecord {
+  return {
+    runId: String(row.run_id),
+    task: {
+      group: stringOrNull(row.task_group),
+      model: stringOrNull(row.model),
+      inputTokens: numberOrNull(row.input_tokens),
+      features: JSON.parse(String(row.features)) as Record<string, FeatureValue>,
+    },
+    forecast: row.forecast === null ? null : (JSON.parse(String(row.forecast)) as Forecast),
+    createdAt: Number(row.created_at),
+  };
 }
