@@ -30,6 +30,15 @@ describe('forecast on synthetic heavy-tailed histories', () => {
     }
   });
 
+  it('stays calibrated across other draws and smaller histories', () => {
+    for (const [seed, size] of [[21, 3000], [31, 1000], [41, 400]] as const) {
+      const other = evaluateForecasts(syntheticHistory(size, seed), syntheticHistory(1500, seed + 1));
+      const intime = other.rows.find((r) => r.target === 'cost' && r.method === 'intime')!;
+      expect(intime.belowP90, `seed ${seed}, ${size} runs`).toBeGreaterThanOrEqual(0.85);
+      expect(intime.belowP90, `seed ${seed}, ${size} runs`).toBeLessThanOrEqual(0.95);
+    }
+  });
+
   it('beats the global and per-group quantile baselines on pinball loss where groups and models differ', () => {
     for (const target of ['cost', 'tokens']) {
       for (const baseline of ['global quantiles', 'per-group quantiles']) {
