@@ -100,7 +100,8 @@ export function registerForecastCommands(program: Command, runs: Command): void 
 
   // The gateway options (--gateway, --admin-token, --json) are those of `runs`, which parses them wherever they appear.
   runs.command('import <file>')
-    .description('import finished runs from elsewhere (JSONL) as history for forecasts; all lines are checked before any is sent')
+    .description('import finished runs from elsewhere (JSONL) as history for forecasts; all lines are checked before any is sent ' +
+      '(takes the --gateway, --admin-token and --json options of `intime runs`)')
     .action(async (file: string, _options: unknown, command: Command) => {
       const options = command.optsWithGlobals() as ClientOptions & { json?: boolean };
       const lines = readJsonLines(file);

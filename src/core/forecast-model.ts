@@ -84,8 +84,9 @@ const DEFAULTS: Required<Omit<ForecastOptions, 'modelPrice'>> = { minRuns: 10, s
  * empirical predictive quantiles of each level of the hierarchy global → group → group
  * and model (→ the categorical features that carry signal) are shrunk toward their
  * parent's by how many runs they hold, after shifting every run to the task's input size
- * and numeric features with slopes fitted within group and model. No distribution shape
- * is assumed beyond an exponential log tail past the largest run seen.
+ * and numeric features (slopes fitted within group and model, per group, shrunk to the
+ * pooled ones) and, given prices, to the task's model's price. No distribution shape is
+ * assumed beyond an exponential log tail past the largest run seen.
  */
 export function fitForecaster(history: readonly HistoryRun[], options: ForecastOptions = {}): Forecaster {
   const settings = { ...DEFAULTS, ...options };
