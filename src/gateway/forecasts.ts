@@ -12,7 +12,9 @@ import type { ForecastStore } from '../stores/forecasts.js';
  * history changes (a run completes, runs are imported).
  */
 export class ForecastService {
-  private fitted: { version: string; forecaster: Forecaster } | undefined;
+  private fitted: { version: string; forecaster: Forecaster; checkedAt: number } | undefined;
+  /** Set by an import: the next forecast refits at once. */
+  private stale = false;
 
   private readonly options: ForecastOptions;
 
@@ -20,9 +22,17 @@ export class ForecastService {
     this.options = { modelPrice: modelPriceFrom(prices), ...options };
   }
 
+  /**
+   * A fit is synchronous CPU work on the gateway's event loop, so runs completing do not
+   * trigger one more than every REFIT_INTERVAL_MS; an import does at once.
+   */
   async forecaster(): Promise<Forecaster> {
+    const now = Date.now();
+    if (this.fitted && !this.stale && now - this.fitted.checkedAt < REFIT_INTERVAL_MS) return this.fitted.forecaster;
+    this.stale = false;
     const version = await this.store.historyVersion();
-    if (this.fitted?.version !== version) this.fitted = { version, forecaster: fitForecaster(await this.store.history(), this.options) };
+    if (this.fitted?.version === version) this.fitted.checkedAt = now;
+    else this.fitted = { version, forecaster: fitForecaster(await this.store.history(), this.options), checkedAt: now };
     return this.fitted.forecaster;
   }
 
@@ -62,11 +72,15 @@ export class ForecastService {
       else runs.push(run);
     });
     if (errors.length > 0) throw invalidRequest(`nothing imported: ${errors.join('; ')}`, 'runs');
-    return this.store.importRuns(runs, at);
+    const result = await this.store.importRuns(runs, at);
+    this.stale = true;
+    return result;
   }
 
   readonly priceOf: RunPricer = (model, inputTokens, outputTokens) => pricerFor(this.prices)(model, inputTokens, outputTokens);
 }
+
+const REFIT_INTERVAL_MS = 10_000;
 
 /** A model's USD per input and output token from the price table, for the forecaster. */
 export function modelPriceFrom(prices: PriceTable): NonNullable<ForecastOptions['modelPrice']> {

@@ -20,7 +20,7 @@ export interface ForecastStore {
   listRunTasks(runIds: readonly string[]): Promise<Map<string, RunTaskRecord>>;
   /** Adds or replaces (by id) imported runs, all in one transaction. */
   importRuns(runs: readonly HistoryRun[], at: number): Promise<{ added: number; replaced: number }>;
-  /** Completed ledger runs (runs that hit a budget are censored, so left out) and imported runs. */
+  /** Completed ledger runs (runs that hit a budget are censored, so left out) and imported runs, the most recent of each. */
   history(): Promise<HistoryRun[]>;
   /** Changes whenever history() would: for caching a fitted forecaster. */
   historyVersion(): Promise<string>;
