@@ -58,7 +58,8 @@ async function runCommand(command: string[], options: RunOptions): Promise<numbe
   const target = await connect(options);
   const name = options.name ?? command.join(' ').slice(0, 200);
   const auto = options.budget === 'auto';
-  const declared = auto || options.pipeline !== undefined || options.model !== undefined || options.inputTokens !== undefined;
+  const declared = auto || [options.pipeline, options.model, options.inputTokens, options.stages, options.tools, options.difficulty].some((flag) => flag !== undefined) ||
+    (options.tag?.length ?? 0) > 0 || (options.feature?.length ?? 0) > 0;
   // The task's pipeline defaults to the run's name: runs of the same command learn from each other.
   const task = declared ? { ...taskFromFlags(options), pipeline: options.pipeline ?? name } : undefined;
   const run = await target.client.post<RunView & { forecast?: ForecastView | null }>('/api/runs', {
