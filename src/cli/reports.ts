@@ -3,8 +3,9 @@ import { formatUsd, parseUsd } from '../core/money.js';
 import { ApiClient, gatewayOptions, type ClientOptions } from './client.js';
 import { formatTable } from './table.js';
 import type { callView, runView, spendRowView, totalsView } from '../gateway/views.js';
+import type { forecastVersusActual } from '../gateway/forecasts.js';
 
-type RunView = ReturnType<typeof runView>;
+type RunView = ReturnType<typeof runView> & { forecast?: ReturnType<typeof forecastVersusActual> | null };
 type CallView = ReturnType<typeof callView>;
 type SpendView = { by: string; rows: ReturnType<typeof spendRowView>[]; total: ReturnType<typeof totalsView> };
 type Options = ClientOptions & { json?: boolean };
@@ -56,6 +57,7 @@ export function reportText(run: RunView, calls: CallView[]): string {
     `spent ${usd(run.spentUsd)}${run.budgetUsd ? ` of ${usd(run.budgetUsd)}` : ''} in ${run.calls} calls, ` +
       `${run.inputTokens + run.cacheReadTokens + run.cacheWriteTokens} input + ${run.outputTokens} output tokens` +
       (run.estimatedCalls > 0 ? `, ${run.estimatedCalls} estimated` : ''),
+    ...forecastLines(run),
     '',
   ];
   const groups = new Map<string, { cost: bigint; calls: number; output: number }>();
@@ -76,4 +78,19 @@ export function reportText(run: RunView, calls: CallView[]): string {
     calls.map((call) => [call.id, call.step ?? '-', call.model, call.status, call.inputTokens + call.cacheReadTokens + call.cacheWriteTokens,
       call.outputTokens, usd(call.costUsd), call.estimated ? 'yes' : '', Math.round(call.latencyMs)])));
   return lines.join('\n');
+}
+
+/** Forecast vs actual, when the run declared a task: what was forecast at its start and where it landed. */
+function forecastLines(run: RunView): string[] {
+  const forecast = run.forecast;
+  if (!forecast?.costUsd) return forecast ? [`forecast: ${forecast.summary}`] : [];
+  return [
+    '',
+    `forecast vs actual (${forecast.task.group ?? '-'} with ${forecast.task.model ?? '-'}${forecast.status === 'ok' ? '' : `, ${forecast.status} history`}):`,
+    formatTable(['', 'P50', 'P90', 'P99', 'actual', 'fell'], [
+      ['cost', usd(forecast.costUsd.p50), usd(forecast.costUsd.p90), usd(forecast.costUsd.p99), usd(forecast.actual.costUsd), forecast.actualBand.cost ?? '-'],
+      ['tokens', forecast.tokens!.p50, forecast.tokens!.p90, forecast.tokens!.p99, forecast.actual.tokens, forecast.actualBand.tokens ?? '-'],
+      ['calls', forecast.calls!.p50, forecast.calls!.p90, forecast.calls!.p99, forecast.actual.calls, forecast.actualBand.calls ?? '-'],
+    ]),
+  ];
 }

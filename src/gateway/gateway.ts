@@ -6,6 +6,8 @@ import { Agent } from 'undici';
 import type { PriceTable } from '../core/prices.js';
 import { SqliteLedger } from '../stores/sqlite-ledger.js';
 import { SqliteApprovalStore } from '../stores/sqlite-approvals.js';
+import { SqliteForecastStore } from '../stores/sqlite-forecasts.js';
+import { ForecastService } from './forecasts.js';
 import { ApprovalRegistry } from './approvals.js';
 import type { LedgerStore } from '../stores/ledger.js';
 import { ConfigError, loadConfig, type GatewayConfig } from './config.js';
@@ -38,6 +40,8 @@ export interface Gateway {
   audit: AuditLog;
   /** Approval gates: policies, pending approvals, decisions. */
   approvals: ApprovalRegistry;
+  /** Forecasts of a task's cost from finished runs; budget "auto". */
+  forecasts: ForecastService;
   dispatcher: Agent;
   log: Logger;
   adminToken: string;
@@ -137,6 +141,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     identities: new IdentityResolver(ledger),
     budgets,
     approvals,
+    forecasts: new ForecastService(new SqliteForecastStore(ledger.database), prices),
     inflight,
     audit,
     dispatcher: new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: null }),
