@@ -220,4 +220,29 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     await held;
     await page.close();
   });
+
+  it('an agent cannot script the operator\'s page: hostile run names and step labels are text, and the headers hold', async () => {
+    const hostile = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>';
+    const run = await stack.createRun({ name: hostile });
+    await stack.openai(run.token, { maxRetries: 0 }).chat.completions.create(
+      { model: 'gpt-4o-mini', messages: [{ role: 'user', content: hostile }] }, { headers: { 'x-intime-step': 'plan/step:1@v2#a=b+c' } },
+    );
+    const page = await signIn(ADMIN_TOKEN);
+    const row = page.locator(`tr[data-run="${run.id}"]`);
+    await row.waitFor();
+    expect(await row.locator('.name').textContent()).toContain(hostile);
+    await page.goto(`${stack.gateway.url}/#/run/${run.id}`);
+    await page.locator('table.calls tbody tr').first().waitFor({ timeout: 5000 });
+    expect(await page.locator('img[src="x"], main script, table script').count()).toBe(0);
+    expect(await page.evaluate(() => (globalThis as { __pwned?: number }).__pwned)).toBeUndefined();
+    expect((page as Page & { violations?: string[] }).violations).toEqual([]);
+    await page.close();
+
+    const html = await fetch(`${stack.gateway.url}/`);
+    const csp = html.headers.get('content-security-policy') ?? '';
+    expect(csp).toMatch(/script-src 'self'/);
+    expect(csp).not.toMatch(/unsafe-inline|unsafe-eval/);
+    const api = await fetch(`${stack.gateway.url}/api/runs`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(api.headers.get('cache-control')).toBe('no-store');
+  });
 });
