@@ -4,6 +4,7 @@ import { GatewayError, invalidRequest } from '../protocols/errors.js';
 import type { BudgetRecord, Role, RunState, SpendDimension } from '../stores/ledger.js';
 import { emptyTotals } from '../stores/ledger.js';
 import { handleApprovalsApi } from './approvals-api.js';
+import { handleContractsApi } from './contracts-api.js';
 import type { Gateway } from './gateway.js';
 import { parseJsonObject, readBody, sendJson } from './http.js';
 import { handleRunControl } from './api-run-control.js';
@@ -20,6 +21,8 @@ const RUN_STATES: RunState[] = ['running', 'paused', 'stopped', 'exhausted', 'co
  * tokens and virtual keys get 403.
  */
 export async function handleApi(gateway: Gateway, request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
+  // Before authenticate: a run's own token may post verdicts on its calls.
+  if (await handleContractsApi(gateway, request, response, url)) return;
   const principal = await authenticate(gateway, request);
   if (await handleApprovalsApi(gateway, request, response, url, principal)) return;
   const method = request.method ?? 'GET';
@@ -93,6 +96,7 @@ export async function handleApi(gateway: Gateway, request: IncomingMessage, resp
         outputTokens: sum.outputTokens + row.outputTokens,
         calls: sum.calls + row.calls,
         estimatedCalls: sum.estimatedCalls + row.estimatedCalls,
+        wasted: (sum.wasted ?? 0n) + (row.wasted ?? 0n),
       }), emptyTotals());
       return sendJson(response, 200, { by, rows: rows.map(spendRowView), total: totalsView(total) });
     }

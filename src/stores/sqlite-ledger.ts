@@ -3,9 +3,10 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Amounts, WindowKind } from '../core/budget.js';
 import type {
-  AuditEntry, BudgetRecord, CallRecord, Identity, KeyRecord, LedgerStore, NewKey, NewRun, OverflowPolicy, PrincipalRecord, ReservationRecord,
-  Role, RunRecord, RunState, ScopeRef, SpendQuery, SpendRow, SpendTotals,
+  AuditEntry, BudgetRecord, CallRecord, ContractJudgement, ContractRecord, Identity, KeyRecord, LedgerStore, NewKey, NewRun, OverflowPolicy, PrincipalRecord, ReservationRecord,
+  Role, RunRecord, RunState, ScopeRef, SpendQuery, SpendRow, SpendTotals, WasteDimension, WasteRow,
 } from './ledger.js';
+import { mergeJudgements } from './ledger.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import { numberOrNull, stringOrNull } from './sqlite-rows.js';
 
@@ -39,11 +40,13 @@ export class SqliteLedger implements LedgerStore {
     this.insertCall = this.db.prepare(`INSERT INTO calls (
       id, run_id, key_id, project, step, agent, provider, model, protocol, stream,
       input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens,
-      cost, estimated, status, http_status, error_code, upstream_request_id, started_at, latency_ms, ttft_ms
+      cost, estimated, status, http_status, error_code, upstream_request_id, started_at, latency_ms, ttft_ms,
+      contract_verdict, contract_name, contract_version, contract_violation, attempt, retry_of
     ) VALUES (
       @id, @runId, @keyId, @project, @step, @agent, @provider, @model, @protocol, @stream,
       @inputTokens, @cacheReadTokens, @cacheWriteTokens, @outputTokens, @reasoningTokens,
-      @cost, @estimated, @status, @httpStatus, @errorCode, @upstreamRequestId, @startedAt, @latencyMs, @timeToFirstTokenMs
+      @cost, @estimated, @status, @httpStatus, @errorCode, @upstreamRequestId, @startedAt, @latencyMs, @timeToFirstTokenMs,
+      @contractVerdict, @contractName, @contractVersion, @contractViolation, @attempt, @retryOf
     )`);
     this.deleteReservation = this.db.prepare('DELETE FROM reservations WHERE id = ?');
     this.insertReservation = this.db.prepare(`INSERT INTO reservations
@@ -110,7 +113,11 @@ export class SqliteLedger implements LedgerStore {
   }
 
   async recordCall(call: CallRecord): Promise<void> {
-    const row = { ...call, stream: call.stream ? 1 : 0, estimated: call.estimated ? 1 : 0 };
+    const row = {
+      ...call, stream: call.stream ? 1 : 0, estimated: call.estimated ? 1 : 0,
+      contractVerdict: call.contractVerdict ?? 'none', contractName: call.contractName ?? null, contractVersion: call.contractVersion ?? null,
+      contractViolation: call.contractViolation ?? null, attempt: call.attempt ?? 1, retryOf: call.retryOf ?? null,
+    };
     return this.commitSoon(() => this.recordCallTransaction(row));
   }
 
@@ -280,6 +287,70 @@ export class SqliteLedger implements LedgerStore {
     }));
   }
 
+  async getCall(id: string): Promise<CallRecord | undefined> {
+    this.flushWrites();
+    const row = this.db.prepare('SELECT * FROM calls WHERE id = ?').safeIntegers(true).get(id) as Row | undefined;
+    return row && callFromRow(row);
+  }
+
+  async recordVerdict(callId: string, judgement: ContractJudgement): Promise<CallRecord | undefined> {
+    this.flushWrites();
+    return this.db.transaction(() => {
+      const row = this.db.prepare('SELECT * FROM calls WHERE id = ?').safeIntegers(true).get(callId) as Row | undefined;
+      if (!row) return undefined;
+      const call = callFromRow(row);
+      const merged = mergeJudgements({
+        verdict: call.contractVerdict ?? 'none', name: call.contractName ?? null, version: call.contractVersion ?? null, violation: call.contractViolation ?? null,
+      }, judgement);
+      this.db.prepare('UPDATE calls SET contract_verdict = ?, contract_name = ?, contract_version = ?, contract_violation = ? WHERE id = ?')
+        .run(merged.verdict, merged.name, merged.version, merged.violation, callId);
+      return { ...call, contractVerdict: merged.verdict, contractName: merged.name, contractVersion: merged.version, contractViolation: merged.violation };
+    })();
+  }
+
+  async waste(query: { by: WasteDimension; since?: number; until?: number; runId?: string }): Promise<WasteRow[]> {
+    const conditions: string[] = [];
+    const parameters: unknown[] = [];
+    if (query.since !== undefined) { conditions.push('started_at >= ?'); parameters.push(query.since); }
+    if (query.until !== undefined) { conditions.push('started_at < ?'); parameters.push(query.until); }
+    if (query.runId !== undefined) { conditions.push('run_id = ?'); parameters.push(query.runId); }
+    const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
+    const group = query.by === 'stage' ? 'step' : GROUP_EXPRESSIONS[query.by];
+    const statement = this.db.prepare(`SELECT ${group} AS grp, SUM(cost / 1000000) AS cost_high, SUM(cost % 1000000) AS cost_low, ${WASTE_COLUMNS},
+        COUNT(*) AS calls, SUM(contract_verdict = 'failed') AS failed_calls, SUM(attempt > 1) AS retries
+      FROM calls ${where} GROUP BY grp ORDER BY wasted_high DESC, wasted_low DESC, cost_high DESC, cost_low DESC`);
+    statement.safeIntegers(true);
+    return (statement.all(...parameters) as Row[]).map((row) => ({
+      group: row.grp === null ? null : String(row.grp),
+      cost: BigInt(row.cost_high as bigint) * 1_000_000n + BigInt(row.cost_low as bigint),
+      wasted: wastedFromRow(row),
+      calls: Number(row.calls),
+      failedCalls: Number(row.failed_calls),
+      retries: Number(row.retries),
+    }));
+  }
+
+  async putContract(contract: Omit<ContractRecord, 'version'>): Promise<ContractRecord> {
+    return this.db.transaction(() => {
+      const latest = this.db.prepare('SELECT MAX(version) AS version FROM contracts WHERE name = ?').get(contract.name) as Row;
+      const version = Number(latest.version ?? 0) + 1;
+      this.db.prepare('INSERT INTO contracts (name, version, schema, description, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(contract.name, version, JSON.stringify(contract.schema), contract.description, contract.createdAt, contract.createdBy);
+      return { ...contract, version };
+    })();
+  }
+
+  async getContract(name: string, version?: number): Promise<ContractRecord | undefined> {
+    const row = (version === undefined
+      ? this.db.prepare('SELECT * FROM contracts WHERE name = ? ORDER BY version DESC LIMIT 1').get(name)
+      : this.db.prepare('SELECT * FROM contracts WHERE name = ? AND version = ?').get(name, version)) as Row | undefined;
+    return row && contractFromRow(row);
+  }
+
+  async listContracts(): Promise<ContractRecord[]> {
+    return (this.db.prepare('SELECT * FROM contracts ORDER BY name, version').all() as Row[]).map(contractFromRow);
+  }
+
   async close(): Promise<void> {
     this.flushWrites();
     this.db.close();
@@ -296,12 +367,30 @@ const GROUP_EXPRESSIONS: Record<SpendQuery['by'], string> = {
   day: "strftime('%Y-%m-%d', started_at / 1000, 'unixepoch')",
 };
 
+const WASTE_COLUMNS = `SUM(CASE WHEN contract_verdict = 'failed' THEN cost / 1000000 ELSE 0 END) AS wasted_high,
+  SUM(CASE WHEN contract_verdict = 'failed' THEN cost % 1000000 ELSE 0 END) AS wasted_low`;
+
+function wastedFromRow(row: Row): bigint {
+  return BigInt((row.wasted_high as bigint | null) ?? 0n) * 1_000_000n + BigInt((row.wasted_low as bigint | null) ?? 0n);
+}
+
+function contractFromRow(row: Row): ContractRecord {
+  return {
+    name: String(row.name),
+    version: Number(row.version),
+    schema: JSON.parse(String(row.schema)) as Record<string, unknown>,
+    description: stringOrNull(row.description),
+    createdAt: Number(row.created_at),
+    createdBy: stringOrNull(row.created_by),
+  };
+}
+
 // Summing high and low parts separately keeps the total exact far past SQLite's 64-bit
 // integer range ($9.2M in pico-dollars), where a plain SUM would overflow.
 const TOTALS_COLUMNS = `SUM(cost / 1000000) AS cost_high, SUM(cost % 1000000) AS cost_low,
   SUM(input_tokens) AS input_tokens, SUM(cache_read_tokens) AS cache_read_tokens,
   SUM(cache_write_tokens) AS cache_write_tokens, SUM(output_tokens) AS output_tokens,
-  COUNT(*) AS calls, SUM(estimated) AS estimated_calls`;
+  COUNT(*) AS calls, SUM(estimated) AS estimated_calls, ${WASTE_COLUMNS}`;
 
 function totalsFromRow(row: Row): SpendTotals {
   return {
@@ -312,6 +401,7 @@ function totalsFromRow(row: Row): SpendTotals {
     outputTokens: Number(row.output_tokens),
     calls: Number(row.calls),
     estimatedCalls: Number(row.estimated_calls),
+    wasted: wastedFromRow(row),
   };
 }
 
@@ -389,5 +479,11 @@ function callFromRow(row: Row): CallRecord {
     startedAt: Number(row.started_at),
     latencyMs: Number(row.latency_ms),
     timeToFirstTokenMs: numberOrNull(row.ttft_ms),
+    contractVerdict: (stringOrNull(row.contract_verdict) ?? 'none') as CallRecord['contractVerdict'],
+    contractName: stringOrNull(row.contract_name),
+    contractVersion: numberOrNull(row.contract_version),
+    contractViolation: stringOrNull(row.contract_violation),
+    attempt: Number(row.attempt ?? 1),
+    retryOf: stringOrNull(row.retry_of),
   };
 }
