@@ -1,4 +1,5 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 
 /**
@@ -6,10 +7,14 @@ import addFormatsModule from 'ajv-formats';
  * compiles each schema to a function once. Schemas arrive with every request that
  * carries one, so compiled validators are kept by the schema's text.
  */
-const ajv = new Ajv({ allErrors: true, strict: false, validateFormats: true });
+const options = { allErrors: true, strict: false, validateFormats: true };
+/** Draft-07 (what most tool and Structured Outputs schemas are written in), and 2020-12 for schemas that say so (zod 4 emits it). */
+const draft07 = new Ajv(options);
+const draft2020 = new Ajv2020(options);
 // ajv-formats is CommonJS; under NodeNext its default export is the module object.
 const addFormats = ((addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule) as unknown as (instance: Ajv) => void;
-addFormats(ajv);
+addFormats(draft07);
+addFormats(draft2020);
 
 const CACHE_LIMIT = 512;
 const compiled = new Map<string, ValidateFunction | Error>();
@@ -29,7 +34,9 @@ function validatorFor(schema: unknown): ValidateFunction | Error {
   let validate = compiled.get(key);
   if (validate === undefined) {
     try {
-      validate = ajv.compile(typeof schema === 'string' ? (JSON.parse(schema) as object) : (schema as object));
+      const parsed = (typeof schema === 'string' ? JSON.parse(schema) : schema) as Record<string, unknown>;
+      const ajv = typeof parsed.$schema === 'string' && parsed.$schema.includes('2020-12') ? draft2020 : draft07;
+      validate = ajv.compile(parsed);
     } catch (error) {
       validate = error as Error;
     }
