@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, startStack, type Stack } from './harness.js';
+import { ADMIN_TOKEN, sleep, startStack, type Stack } from './harness.js';
 
 /** Gateway-side contracts: a schema in the request (three wire formats) or a registered, versioned one. */
 let stack: Stack;
@@ -181,5 +181,25 @@ describe('verdicts from the library and waste', () => {
     expect((await stack.admin('GET', '/api/waste?by=color')).status).toBe(400);
     const runView = await stack.admin<{ wastedUsd: string }>('GET', `/api/runs/${run.id}`);
     expect(runView.body.wastedUsd).toBe(first.response.headers.get('x-intime-cost-usd'));
+  });
+});
+
+describe('contracts and approval gates', () => {
+  it('a tool call held for approval is judged as the model wrote it, once approved', async () => {
+    const run = await stack.createRun();
+    expect((await stack.admin('PUT', '/api/approval-policies', { scope: `run:${run.id}`, tools: ['pay_invoice'] })).status).toBe(200);
+    const call = stack.anthropic(run.token, { maxRetries: 0 }).messages.create({
+      model: 'claude-haiku-4-5', max_tokens: 300, messages: [{ role: 'user', content: 'Pay it.' }],
+      tools: [{ name: 'pay_invoice', input_schema: invoiceSchema as { type: 'object' } }], tool_choice: { type: 'tool', name: 'pay_invoice' },
+    }, { headers: { 'x-sim-output': 'wrong-values', 'x-sim-output-json': '{"total":"x","lines":[]}' } }).withResponse();
+    let pending: { id: string }[] = [];
+    for (let tries = 0; tries < 100 && pending.length === 0; tries++) {
+      await sleep(20);
+      pending = (await stack.admin<{ approvals: { id: string }[] }>('GET', `/api/approvals?state=pending&run=${run.id}`)).body.approvals;
+    }
+    expect((await stack.admin('POST', `/api/approvals/${pending[0]!.id}/approve`, {})).status).toBe(200);
+    const { response } = await call;
+    expect(response.headers.get('x-intime-contract-verdict')).toBe('failed');
+    expect((await ledgerCall(response.headers.get('x-intime-call-id')!)).contract).toMatchObject({ verdict: 'failed', name: 'tool:pay_invoice', violation: 'tool pay_invoice input /total must be integer' });
   });
 });

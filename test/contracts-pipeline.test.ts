@@ -190,6 +190,22 @@ describe('the library', () => {
     });
   });
 
+  it('without structured outputs the schema goes in the prompt, the text is parsed, and the verdicts of the library reach the ledger', async () => {
+    const run = await intime.createRun({ name: 'plain-json' });
+    const stage = run.stage({
+      name: 'extract', contract: extractContract, prompt: (input: Source) => input.text,
+      models: [{ model: 'gpt-4o-mini', protocol: 'openai', structuredOutput: false }],
+      headers: ({ input, attempt }) => ({ 'x-sim-output-json': JSON.stringify(correctOutput('extract', input)), ...(attempt === 1 ? { 'x-sim-output': 'malformed' } : {}) }),
+    });
+    const result = await stage.execute(source);
+    expect(result.output).toEqual(EXPECTED.extract);
+    const { calls, wasted } = await ledger(run);
+    // The gateway saw no schema (verdict none); both verdicts are the library's.
+    expect(calls.map((call) => [call.contract.verdict, call.contract.name])).toEqual([['failed', 'invoice-items'], ['passed', 'invoice-items']]);
+    expect(calls[0]!.contract.violation).toMatch(/not valid JSON/);
+    expect(wasted).toBe(result.attempts[0]!.cost);
+  });
+
   it('registers a contract so agents without the library can name it', async () => {
     const registered = await intime.registerContract(extractContract as never);
     expect(registered).toMatchObject({ name: 'invoice-items', version: 1 });

@@ -8,6 +8,11 @@ import type { JsonSchema } from './contract.js';
 export interface ModelTarget {
   model: string;
   protocol: 'openai' | 'anthropic';
+  /**
+   * False for servers without structured outputs (some OpenAI-compatible local servers):
+   * the schema goes into the system prompt and the answer is parsed from text. Default true.
+   */
+  structuredOutput?: boolean;
 }
 
 export type ModelChoice = string | ModelTarget;
@@ -80,15 +85,23 @@ export async function callForStructuredOutput(clients: ModelClients, call: Struc
     const text = raw ? JSON.stringify(raw) : data.content.map((block) => (block.type === 'text' ? block.text : '')).join('');
     return { raw, text, truncated: data.stop_reason === 'max_tokens', ...fromHeaders(response.headers) };
   }
+  const structured = call.target.structuredOutput !== false;
+  const system = structured ? call.system : [call.system, `Answer with only a JSON document that satisfies this JSON Schema: ${JSON.stringify(call.schema)}`].filter(Boolean).join('\n\n');
   const { data, response } = await clients.openai.chat.completions.create({
     model: call.target.model,
     max_completion_tokens: call.maxTokens,
-    messages: [...(call.system ? [{ role: 'system' as const, content: call.system }] : []), ...call.turns],
-    response_format: { type: 'json_schema', json_schema: { name: call.contractName.replace(/[^A-Za-z0-9_-]/g, '_'), schema: call.schema } },
+    messages: [...(system ? [{ role: 'system' as const, content: system }] : []), ...call.turns],
+    ...(structured ? { response_format: { type: 'json_schema' as const, json_schema: { name: call.contractName.replace(/[^A-Za-z0-9_-]/g, '_'), schema: call.schema } } } : {}),
   }, { headers: call.headers }).withResponse();
   const choice = data.choices[0];
   const text = choice?.message.content ?? '';
-  return { raw: text, text, truncated: choice?.finish_reason === 'length', ...fromHeaders(response.headers) };
+  return { raw: structured ? text : withoutCodeFence(text), text, truncated: choice?.finish_reason === 'length', ...fromHeaders(response.headers) };
+}
+
+/** Models asked for JSON in prose often wrap it in a ```json fence. */
+function withoutCodeFence(text: string): string {
+  const fenced = /^\s*```(?:json)?\s*\n([\s\S]*?)\n?```\s*$/.exec(text);
+  return fenced ? fenced[1]! : text;
 }
 
 function toolNameOf(contractName: string): string {
