@@ -6,7 +6,7 @@ import type {
   AuditEntry, BudgetRecord, CallRecord, ContractJudgement, ContractRecord, Identity, KeyRecord, LedgerStore, NewKey, NewRun, OverflowPolicy, PrincipalRecord, ReservationRecord,
   Role, RunRecord, RunState, ScopeRef, SpendQuery, SpendRow, SpendTotals, WasteDimension, WasteRow,
 } from './ledger.js';
-import { mergeJudgements } from './ledger.js';
+import { SqliteContractQueries, WASTE_COLUMNS, wastedFromRow } from './sqlite-contracts.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import { numberOrNull, stringOrNull } from './sqlite-rows.js';
 
@@ -28,6 +28,7 @@ export class SqliteLedger implements LedgerStore {
   private readonly recordCallTransaction: (call: Record<string, unknown>) => void;
   private readonly selectRunByToken: Database.Statement;
   private readonly selectKeyByToken: Database.Statement;
+  private readonly contracts: SqliteContractQueries;
   private pendingWrites: { write: () => void; resolve: () => void; reject: (error: unknown) => void }[] = [];
 
   constructor(path: string, options: { durability?: 'process' | 'fsync' } = {}) {
@@ -58,6 +59,7 @@ export class SqliteLedger implements LedgerStore {
     });
     this.selectRunByToken = this.db.prepare('SELECT * FROM runs WHERE token_hash = ?').safeIntegers(true);
     this.selectKeyByToken = this.db.prepare('SELECT * FROM keys WHERE token_hash = ?');
+    this.contracts = new SqliteContractQueries(this.db, callFromRow);
   }
 
   private migrate(): void {
@@ -287,68 +289,31 @@ export class SqliteLedger implements LedgerStore {
     }));
   }
 
+  // Output contracts: the queries live in sqlite-contracts.ts.
   async getCall(id: string): Promise<CallRecord | undefined> {
     this.flushWrites();
-    const row = this.db.prepare('SELECT * FROM calls WHERE id = ?').safeIntegers(true).get(id) as Row | undefined;
-    return row && callFromRow(row);
+    return this.contracts.getCall(id);
   }
 
   async recordVerdict(callId: string, judgement: ContractJudgement): Promise<CallRecord | undefined> {
     this.flushWrites();
-    return this.db.transaction(() => {
-      const row = this.db.prepare('SELECT * FROM calls WHERE id = ?').safeIntegers(true).get(callId) as Row | undefined;
-      if (!row) return undefined;
-      const call = callFromRow(row);
-      const merged = mergeJudgements({
-        verdict: call.contractVerdict ?? 'none', name: call.contractName ?? null, version: call.contractVersion ?? null, violation: call.contractViolation ?? null,
-      }, judgement);
-      this.db.prepare('UPDATE calls SET contract_verdict = ?, contract_name = ?, contract_version = ?, contract_violation = ? WHERE id = ?')
-        .run(merged.verdict, merged.name, merged.version, merged.violation, callId);
-      return { ...call, contractVerdict: merged.verdict, contractName: merged.name, contractVersion: merged.version, contractViolation: merged.violation };
-    })();
+    return this.contracts.recordVerdict(callId, judgement);
   }
 
   async waste(query: { by: WasteDimension; since?: number; until?: number; runId?: string }): Promise<WasteRow[]> {
-    const conditions: string[] = [];
-    const parameters: unknown[] = [];
-    if (query.since !== undefined) { conditions.push('started_at >= ?'); parameters.push(query.since); }
-    if (query.until !== undefined) { conditions.push('started_at < ?'); parameters.push(query.until); }
-    if (query.runId !== undefined) { conditions.push('run_id = ?'); parameters.push(query.runId); }
-    const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
-    const group = query.by === 'stage' ? 'step' : GROUP_EXPRESSIONS[query.by];
-    const statement = this.db.prepare(`SELECT ${group} AS grp, SUM(cost / 1000000) AS cost_high, SUM(cost % 1000000) AS cost_low, ${WASTE_COLUMNS},
-        COUNT(*) AS calls, SUM(contract_verdict = 'failed') AS failed_calls, SUM(attempt > 1) AS retries
-      FROM calls ${where} GROUP BY grp ORDER BY wasted_high DESC, wasted_low DESC, cost_high DESC, cost_low DESC`);
-    statement.safeIntegers(true);
-    return (statement.all(...parameters) as Row[]).map((row) => ({
-      group: row.grp === null ? null : String(row.grp),
-      cost: BigInt(row.cost_high as bigint) * 1_000_000n + BigInt(row.cost_low as bigint),
-      wasted: wastedFromRow(row),
-      calls: Number(row.calls),
-      failedCalls: Number(row.failed_calls),
-      retries: Number(row.retries),
-    }));
+    return this.contracts.waste(query);
   }
 
   async putContract(contract: Omit<ContractRecord, 'version'>): Promise<ContractRecord> {
-    return this.db.transaction(() => {
-      const latest = this.db.prepare('SELECT MAX(version) AS version FROM contracts WHERE name = ?').get(contract.name) as Row;
-      const version = Number(latest.version ?? 0) + 1;
-      this.db.prepare('INSERT INTO contracts (name, version, schema, description, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)')
-        .run(contract.name, version, JSON.stringify(contract.schema), contract.description, contract.createdAt, contract.createdBy);
-      return { ...contract, version };
-    })();
+    return this.contracts.putContract(contract);
   }
 
   async getContract(name: string, version?: number): Promise<ContractRecord | undefined> {
-    const row = (version === undefined
-      ? this.db.prepare('SELECT * FROM contracts WHERE name = ? ORDER BY version DESC LIMIT 1').get(name)
-      : this.db.prepare('SELECT * FROM contracts WHERE name = ? AND version = ?').get(name, version)) as Row | undefined;
-    return row && contractFromRow(row);
+    return this.contracts.getContract(name, version);
   }
 
   async listContracts(): Promise<ContractRecord[]> {
-    return (this.db.prepare('SELECT * FROM contracts ORDER BY name, version').all() as Row[]).map(contractFromRow);
+    return this.contracts.listContracts();
   }
 
   async close(): Promise<void> {
@@ -366,24 +331,6 @@ const GROUP_EXPRESSIONS: Record<SpendQuery['by'], string> = {
   provider: 'provider',
   day: "strftime('%Y-%m-%d', started_at / 1000, 'unixepoch')",
 };
-
-const WASTE_COLUMNS = `SUM(CASE WHEN contract_verdict = 'failed' THEN cost / 1000000 ELSE 0 END) AS wasted_high,
-  SUM(CASE WHEN contract_verdict = 'failed' THEN cost % 1000000 ELSE 0 END) AS wasted_low`;
-
-function wastedFromRow(row: Row): bigint {
-  return BigInt((row.wasted_high as bigint | null) ?? 0n) * 1_000_000n + BigInt((row.wasted_low as bigint | null) ?? 0n);
-}
-
-function contractFromRow(row: Row): ContractRecord {
-  return {
-    name: String(row.name),
-    version: Number(row.version),
-    schema: JSON.parse(String(row.schema)) as Record<string, unknown>,
-    description: stringOrNull(row.description),
-    createdAt: Number(row.created_at),
-    createdBy: stringOrNull(row.created_by),
-  };
-}
 
 // Summing high and low parts separately keeps the total exact far past SQLite's 64-bit
 // integer range ($9.2M in pico-dollars), where a plain SUM would overflow.
