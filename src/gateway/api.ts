@@ -7,6 +7,7 @@ import { handleApprovalsApi } from './approvals-api.js';
 import { handleDashboardApi } from './api-dashboard.js';
 import { handleForecastApi } from './forecast-api.js';
 import { forecastVersusActual, forecastView, taskFromBody } from './forecasts.js';
+import { handleContractsApi } from './contracts-api.js';
 import type { Gateway } from './gateway.js';
 import { parseJsonObject, readBody, sendJson } from './http.js';
 import { handleRunControl } from './api-run-control.js';
@@ -23,6 +24,8 @@ const RUN_STATES: RunState[] = ['running', 'paused', 'stopped', 'exhausted', 'co
  * tokens and virtual keys get 403.
  */
 export async function handleApi(gateway: Gateway, request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
+  // Before authenticate: a run's own token may post verdicts on its calls.
+  if (await handleContractsApi(gateway, request, response, url)) return;
   const principal = await authenticate(gateway, request);
   if (await handleApprovalsApi(gateway, request, response, url, principal)) return;
   if (await handleDashboardApi(gateway, request, response, url, principal)) return;
@@ -113,6 +116,7 @@ export async function handleApi(gateway: Gateway, request: IncomingMessage, resp
         outputTokens: sum.outputTokens + row.outputTokens,
         calls: sum.calls + row.calls,
         estimatedCalls: sum.estimatedCalls + row.estimatedCalls,
+        wasted: (sum.wasted ?? 0n) + (row.wasted ?? 0n),
       }), emptyTotals());
       return sendJson(response, 200, { by, rows: rows.map(spendRowView), total: totalsView(total) });
     }

@@ -6,6 +6,7 @@ import { asGatewayError, GatewayError } from '../protocols/errors.js';
 import type { CallRecord, Identity } from '../stores/ledger.js';
 import type { Admission } from './budgets.js';
 import type { Gateway } from './gateway.js';
+import { readAttempt, resolveExpectedOutput } from './contracts.js';
 import { HOP_BY_HOP, parseJsonObject, readBody, sendJson } from './http.js';
 import { readLabel } from './identity.js';
 import { relayJson } from './relay-json.js';
@@ -45,6 +46,7 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
         { param: 'model', retryable: false });
     }
     upstream = resolveUpstream(gateway.config, parsed.protocol, parsed.model, price);
+    const contract = await resolveExpectedOutput(gateway, request, parsed.protocol, clientBody);
     call = {
       id: newId('call'),
       identity,
@@ -56,6 +58,8 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
       startedAt: Date.now(),
       startedAtMonotonic,
       firstTokenAtMonotonic: null,
+      contract,
+      ...readAttempt(request),
     };
     const promptTokens = countPromptTokens(parsed.protocol, parsed.upstreamBody);
     admission = await gateway.budgets.admit(call, promptTokens, body.includes('cache_control'), abort.signal);

@@ -2,7 +2,8 @@ import { costOf, type ModelPrice } from '../core/prices.js';
 import { countPromptTokens, countTextTokens } from '../core/tokenizer.js';
 import type { Usage } from '../core/usage.js';
 import type { CallRequest } from '../protocols/adapter.js';
-import type { CallRecord, CallStatus, Identity } from '../stores/ledger.js';
+import type { ExpectedOutput } from '../contracts/expected-output.js';
+import type { CallRecord, CallStatus, ContractJudgement, Identity } from '../stores/ledger.js';
 
 /** What the gateway knows about one call while it is in flight. */
 export interface CallContext {
@@ -21,6 +22,11 @@ export interface CallContext {
    * the budget set): an estimate of output is never above it, because no provider bills more.
    */
   outputCap?: number | undefined;
+  /** The output contract that judges this call, when the request carries or names one. */
+  contract?: ExpectedOutput | undefined;
+  /** Set by the library on retries and escalations (x-intime-attempt, x-intime-retry-of). */
+  attempt?: number;
+  retryOf?: string | null;
 }
 
 export interface CallOutcome {
@@ -36,6 +42,8 @@ export interface CallOutcome {
   /** Whether the upstream did generate (and so bill) anything: false for refusals and errors. */
   billable: boolean;
   upstreamRequestId: string | null;
+  /** The contract's verdict on the output, when the call completed and a contract applied. */
+  contract?: ContractJudgement | undefined;
 }
 
 /**
@@ -88,6 +96,13 @@ export function priceCall(call: CallContext, outcome: CallOutcome): CallRecord {
     startedAt: call.startedAt,
     latencyMs: round(now - call.startedAtMonotonic),
     timeToFirstTokenMs: call.firstTokenAtMonotonic === null ? null : round(call.firstTokenAtMonotonic - call.startedAtMonotonic),
+    contractVerdict: outcome.contract?.verdict ?? 'none',
+    // A contract that applied but never judged (the call failed first) is still named.
+    contractName: outcome.contract?.name ?? call.contract?.name ?? null,
+    contractVersion: outcome.contract?.version ?? call.contract?.version ?? null,
+    contractViolation: outcome.contract?.violation ?? null,
+    attempt: call.attempt ?? 1,
+    retryOf: call.retryOf ?? null,
   };
 }
 

@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'invalid_api_key'
   | 'permission_denied'
   | 'not_found'
+  | 'contract_not_found'
   | 'model_not_priced'
   | 'provider_not_configured'
   | 'protocol_not_supported'

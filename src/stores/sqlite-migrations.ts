@@ -162,6 +162,30 @@ export const SQLITE_MIGRATIONS: { version: number; sql: string }[] = [
     `,
   },
   {
+    version: 5,
+    sql: `
+      -- Output contracts: what judged each call's output, the verdict, and why it failed.
+      ALTER TABLE calls ADD COLUMN contract_verdict TEXT NOT NULL DEFAULT 'none'; -- passed | failed | none
+      ALTER TABLE calls ADD COLUMN contract_name TEXT;
+      ALTER TABLE calls ADD COLUMN contract_version INTEGER;
+      ALTER TABLE calls ADD COLUMN contract_violation TEXT;
+      -- Retries the library tags: attempt 2 of a stage says which call it retries.
+      ALTER TABLE calls ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;
+      ALTER TABLE calls ADD COLUMN retry_of TEXT;
+      CREATE INDEX calls_failed ON calls(started_at) WHERE contract_verdict = 'failed';
+      -- Contracts registered by API; a new registration of a name is its next version.
+      CREATE TABLE contracts (
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        schema TEXT NOT NULL,       -- JSON Schema, as JSON text
+        description TEXT,
+        created_at INTEGER NOT NULL,
+        created_by TEXT,
+        PRIMARY KEY (name, version)
+      );
+    `,
+  },
+  {
     version: 6,
     sql: `
       -- What a run was declared to be when it was created (its group, model, input size and
