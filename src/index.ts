@@ -11,3 +11,4 @@ export type { ModelChoice, ModelTarget } from './library/model-call.js';
 export { formatUsd, parseUsd, type Money } from './core/money.js';
 export { startGateway, type GatewayOptions, type RunningGateway } from './gateway/gateway.js';
 export { startSim, type SimServer } from './sim/index.js';
+export * from './forecast/index.js';

@@ -1,3 +1,4 @@
+import type { TaskInput } from '../core/forecast-history.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,11 +11,16 @@ import { startSim, type SimServer } from '../sim/index.js';
 import type { Contract } from './contract.js';
 import { Run, type AdminApi } from './run.js';
 
+/** The forecast made when the run was created with a task, as the API returns it. */
+export type RunForecast = Record<string, unknown>;
+
 export interface RunOptions {
   name?: string;
   project?: string;
-  /** Decimal USD, e.g. "0.50". */
+  /** Decimal USD, e.g. "0.50"; or "auto": the P90 of the forecast for `task` (needs history). */
   budgetUsd?: string;
+  /** What the run is, for the forecaster: its pipeline, model, input size and features. */
+  task?: TaskInput;
   budgetTokens?: number;
   maxCalls?: number;
   deadlineMs?: number;
@@ -73,8 +79,8 @@ export class InTime implements AdminApi {
   }
 
   async createRun(options: RunOptions = {}): Promise<Run> {
-    const created = await this.request<{ id: string; token: string }>('POST', '/api/runs', options);
-    return new Run(created.id, created.token, this.url, this);
+    const created = await this.request<{ id: string; token: string; budgetUsd: string | null; forecast?: RunForecast }>('POST', '/api/runs', options);
+    return new Run(created.id, created.token, this.url, this, { budgetUsd: created.budgetUsd, forecast: created.forecast ?? null });
   }
 
   /** Registers a contract's schema on the gateway, so agents that do not use the library can name it (x-intime-contract). */

@@ -19,6 +19,8 @@ export class Run implements StageHost {
     readonly token: string,
     readonly gatewayUrl: string,
     private readonly admin: AdminApi | undefined,
+    /** The budget the run got (decimal USD; with "auto", the forecast's P90) and that forecast. */
+    readonly created: { budgetUsd: string | null; forecast: Record<string, unknown> | null } = { budgetUsd: null, forecast: null },
   ) {
     this.clients = modelClients(gatewayUrl, token);
   }
