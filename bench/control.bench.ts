@@ -12,15 +12,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
-import { startSim } from '../src/sim/index.js';
 import { startServer, stopServers } from './processes.js';
 
 const ADMIN = 'it_admin_bench';
 const dataDir = mkdtempSync(join(tmpdir(), 'intime-control-bench-'));
-// The sim stays here (its socket-close events time the upstream side); the gateway runs in its
-// own process so that the load generator's work does not sit in the gateway's event loop.
-const sim = await startSim();
+// Sim, gateway and load generator each have their own process, so that none of them times its
+// events late because it is busy with another's work. The sim reports each upstream socket the
+// gateway closed, in epoch milliseconds, over IPC; the bench stamps in the same clock.
+const sim = await startServer('sim', ['--import', 'tsx', 'bench/servers/sim.ts', '--report-closes']);
 const gateway = await startServer('intime', ['--import', 'tsx', 'bench/servers/intime.ts', sim.url, dataDir], { env: { INTIME_ADMIN_TOKEN: ADMIN } });
+const wallNow = () => performance.timeOrigin + performance.now();
+let simActiveStreams = 0;
+sim.child.on('message', (message: { type?: string; activeStreams?: number }) => {
+  if (message.type === 'sim-stats') simActiveStreams = message.activeStreams ?? 0;
+});
 const pool = new Pool(gateway.url, { connections: 64 });
 
 const admin = async (path: string, body: unknown = {}, method = 'POST') => {
@@ -44,21 +49,21 @@ try {
   for (let round = 0; round < 5; round++) {
     const run = await admin('/api/runs');
     const closes: number[] = [];
-    const onClose = (event: { at: number; completed: boolean }) => { if (!event.completed) closes.push(event.at); };
-    sim.events.on('closed', onClose);
+    const onClose = (message: { type?: string; at?: number }) => { if (message.type === 'sim-closed') closes.push(message.at!); };
+    sim.child.on('message', onClose);
     const streams = Array.from({ length: 32 }, async () => {
       const response = await chat(run.token, { 'x-sim-output-tokens': '5000', 'x-sim-tokens-per-second': '200' }, true);
       let last = 0;
-      for await (const chunk of response.body) { void chunk; last = performance.now(); }
+      for await (const chunk of response.body) { void chunk; last = wallNow(); }
       return last;
     });
-    while (sim.stats().activeStreams < 32) await new Promise((resolve) => setTimeout(resolve, 5));
+    while (simActiveStreams < 32) await new Promise((resolve) => setTimeout(resolve, 5));
     await new Promise((resolve) => setTimeout(resolve, 200));
-    const stopAt = performance.now();
+    const stopAt = wallNow();
     await admin(`/api/runs/${run.id}/stop`, { note: 'bench' });
     const lastBytes = await Promise.all(streams);
     for (let i = 0; i < 100 && closes.length < 32; i++) await new Promise((resolve) => setTimeout(resolve, 10));
-    sim.events.off('closed', onClose);
+    sim.child.off('message', onClose);
     for (const last of lastBytes) toLastByte.push(last - stopAt);
     for (const close of closes) toUpstreamClose.push(close - stopAt);
   }
@@ -94,7 +99,6 @@ try {
   }
 } finally {
   await pool.close();
-  await stopServers([gateway]);
-  await sim.close();
+  await stopServers([gateway, sim]);
   rmSync(dataDir, { recursive: true, force: true });
 }

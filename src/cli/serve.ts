@@ -19,15 +19,16 @@ export function registerServeCommands(program: Command): void {
     .option('--replica-id <id>', 'this replica\'s name (default: generated)')
     .option('--config <file>', 'JSON config: providers, price files, limits')
     .option('--sim', 'use the built-in simulated provider as every upstream (no API keys needed)')
+    .option('--otlp-endpoint <url>', 'export runs, steps and calls as OpenTelemetry traces to this OTLP/HTTP collector (e.g. http://127.0.0.1:4318)')
     .action(async (options: {
-      port: number; host: string; dataDir: string; db?: string; config?: string; sim?: boolean;
+      port: number; host: string; dataDir: string; db?: string; config?: string; sim?: boolean; otlpEndpoint?: string;
       budgetStore: string; onStoreFailure: 'closed' | 'open'; leaseMs: number; storePrefix: string; replicaId?: string;
     }) => {
       const [{ startGateway }, { startSim }] = await Promise.all([import('../gateway/gateway.js'), import('../sim/index.js')]);
       const config = loadConfig(options.config);
       const sim = options.sim ? await startSim({ priceTable: loadPriceTable(config) }) : undefined;
       const gateway = await startGateway({
-        port: options.port, host: options.host, dataDir: options.dataDir, db: options.db, config, simUrl: sim?.url,
+        port: options.port, host: options.host, dataDir: options.dataDir, db: options.db, config, simUrl: sim?.url, otlpEndpoint: options.otlpEndpoint,
         budgetStore: options.budgetStore, onStoreFailure: options.onStoreFailure, leaseMs: options.leaseMs, storePrefix: options.storePrefix, replicaId: options.replicaId,
       }).catch(async (error: Error & { code?: string }) => {
         await sim?.close();
@@ -39,6 +40,7 @@ export function registerServeCommands(program: Command): void {
       }
       process.stderr.write(`intime gateway listening on ${gateway.url}${sim ? '  [SIMULATED PROVIDER: no real model is called]' : ''}\n`);
       process.stderr.write(`  OpenAI base URL: ${gateway.url}/v1   Anthropic base URL: ${gateway.url}\n`);
+      process.stderr.write(`  dashboard: ${gateway.url}/   metrics: ${gateway.url}/metrics${gateway.gateway.otlp ? '   OTLP export: on' : ''}\n`);
       if (gateway.generatedAdminToken) {
         process.stderr.write(`  admin token (shown once, kept in ${options.dataDir}/admin-token): ${gateway.generatedAdminToken}\n`);
       }

@@ -28,6 +28,8 @@ export interface ApprovalOptions {
   /** Replicas: tells the others a decision was made (the one holding the call wakes it) or the policies changed. */
   onDecided?(approvalId: string): void;
   onPoliciesChanged?(): void;
+  /** Told of every approval opened or decided: the live dashboard and alerts listen. */
+  onChange?: (record: ApprovalRecord) => void;
 }
 
 export type NewApproval = Pick<ApprovalRecord, 'runId' | 'callId' | 'toolCallId' | 'tool' | 'arguments' | 'protocol' | 'model'>;
@@ -90,6 +92,7 @@ export class ApprovalRegistry {
       this.waiting.set(record.id, { resolve, timer });
     });
     this.options.log.info('approval opened', { approval: record.id, call: record.callId, run: record.runId, tool: record.tool });
+    this.options.onChange?.(record);
     if (webhook) {
       postWebhook(webhook, {
         type: 'approval.requested',
@@ -178,6 +181,7 @@ export class ApprovalRegistry {
     this.options.audit.record({ actor, action: AUDIT_ACTION[state], runId: record.runId, target: id, note });
     waiter?.resolve(record);
     if (!waiter) this.options.onDecided?.(id);
+    this.options.onChange?.(record);
     return record;
   }
 

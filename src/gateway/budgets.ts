@@ -63,7 +63,11 @@ export interface RunEndedEvent {
 export class BudgetKeeper {
   readonly store: BudgetStore;
   readonly pauses = new PauseGate();
-  /** Emits 'run-ended' (RunEndedEvent) when a run leaves 'running' through this gateway. */
+  /**
+   * Emits 'run-ended' (RunEndedEvent) when a run leaves 'running' through this gateway;
+   * 'run-paused' / 'run-resumed' ({runId}), 'run-tracked' (RunRecord), 'call-admitted'
+   * ({runIds}) and 'call-settled' (CallRecord) for the live dashboard and the signals.
+   */
   readonly events = new EventEmitter();
   private readonly runs = new Map<string, RunRecord>();
   private readonly loading = new Map<ScopeId, Promise<void>>();
@@ -108,6 +112,7 @@ export class BudgetKeeper {
   track(run: RunRecord): void {
     this.runs.set(run.id, run);
     this.watchDeadline(run);
+    this.events.emit('run-tracked', run);
   }
 
   /** The run and its ancestors, with their current state. */
@@ -214,6 +219,7 @@ export class BudgetKeeper {
       throw error;
     }
     for (const run of chain) this.watchDeadline(run);
+    this.events.emit('call-admitted', { runIds: chain.map((run) => run.id) });
     return {
       outputTokens: result.outputTokens,
       capOutput: result.clamped || (requested === undefined && limited),
@@ -227,6 +233,11 @@ export class BudgetKeeper {
    * reached zero. Never throws: a store that is away takes the settlement when it is back.
    */
   async settle(record: CallRecord): Promise<void> {
+    await this.charge(record);
+    this.events.emit('call-settled', record);
+  }
+
+  private async charge(record: CallRecord): Promise<void> {
     if (this.unreserved.delete(record.id)) return;
     const tokens = record.inputTokens + record.cacheReadTokens + record.cacheWriteTokens + record.outputTokens;
     let events: ThresholdEvent[];
@@ -245,7 +256,7 @@ export class BudgetKeeper {
   private async retryUnsettled(): Promise<void> {
     for (const [id, record] of this.unsettled) {
       this.unsettled.delete(id);
-      await this.settle(record);
+      await this.charge(record);
       if (this.unsettled.has(id)) return; // still away
     }
     if (this.unsettled.size === 0 && this.retryTimer) {
@@ -382,6 +393,7 @@ export class BudgetKeeper {
   private async releaseHeld(runId: string): Promise<number> {
     let released = this.pauses.release(runId);
     for (const child of await this.ledger.listChildRuns(runId)) released += this.pauses.release(child.id);
+    this.events.emit('run-resumed', { runId });
     return released;
   }
 

@@ -6,15 +6,15 @@ import { Agent } from 'undici';
 import type { PriceTable } from '../core/prices.js';
 import { SqliteLedger } from '../stores/sqlite-ledger.js';
 import { EmbeddedBudgetStore } from '../stores/budget-store.js';
-import { PgApprovalStore } from '../stores/pg-approvals.js';
 import { PgLedger } from '../stores/pg-ledger.js';
 import { RedisBudgetStore } from '../stores/redis-budget-store.js';
 import { RedisRunSignals } from '../stores/redis-signals.js';
 import { LeaseSweeper } from './lease-sweeper.js';
-import { SqliteApprovalStore } from '../stores/sqlite-approvals.js';
+import { approvalStoreFor, forecastStoreFor } from '../stores/companions.js';
+import { ForecastService } from './forecasts.js';
 import { ApprovalRegistry } from './approvals.js';
 import type { LedgerStore } from '../stores/ledger.js';
-import { loadConfig, type GatewayConfig } from './config.js';
+import { ConfigError, loadConfig, type GatewayConfig } from './config.js';
 import { AuditLog } from './audit.js';
 import { BudgetKeeper } from './budgets.js';
 import { IdentityResolver } from './identity.js';
@@ -27,6 +27,11 @@ import { loadPriceTable } from './price-loader.js';
 import { routeRequest } from './routes.js';
 import { newId, newToken } from './secrets.js';
 import { simulatedProviders } from './upstreams.js';
+import { AlertCenter } from './alerts.js';
+import { LiveHub } from './live.js';
+import { GatewayMetrics } from './metrics.js';
+import { OtlpExporter } from './otlp.js';
+import { approvalChanged, seedBurnBaselines, thresholdCrossed, wireSignals } from './signals.js';
 
 /** Everything one gateway process shares across calls. */
 export interface Gateway {
@@ -39,6 +44,8 @@ export interface Gateway {
   audit: AuditLog;
   /** Approval gates: policies, pending approvals, decisions. */
   approvals: ApprovalRegistry;
+  /** Forecasts of a task's cost from finished runs; budget "auto". */
+  forecasts: ForecastService;
   dispatcher: Agent;
   log: Logger;
   adminToken: string;
@@ -46,6 +53,12 @@ export interface Gateway {
   simulated: boolean;
   /** This process's id among replicas (owner of its reservations in a shared budget store). */
   replicaId: string;
+  /** What changed, for the live dashboard's event streams. */
+  live: LiveHub;
+  alerts: AlertCenter;
+  metrics: GatewayMetrics;
+  /** Set when OTLP export is configured. */
+  otlp: OtlpExporter | undefined;
 }
 
 export interface GatewayOptions {
@@ -72,6 +85,8 @@ export interface GatewayOptions {
   log?: Logger;
   /** The time for budget windows and deadlines (tests move it). */
   now?: () => number;
+  /** OTLP/HTTP collector base URL; overrides the config's otlp.endpoint. */
+  otlpEndpoint?: string;
 }
 
 export interface RunningGateway {
@@ -98,6 +113,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
   if (!shared) await reconcileReservations(ledger, prices, log);
   const inflight = new InFlightCalls();
   const audit = new AuditLog(ledger, log, options.now);
+  // Signals need the whole gateway; callbacks made before it exists reach it through this.
+  let self: Gateway | undefined;
   const budgets = new BudgetKeeper(ledger, inflight, log, {
     defaultPolicy: config.budgets.overflowPolicy,
     defaultMaxOutputTokens: config.budgets.defaultMaxOutputTokens,
@@ -107,6 +124,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     store: shared?.store ?? new EmbeddedBudgetStore(),
     onStoreFailure: options.onStoreFailure ?? 'closed',
     onThreshold(event, budget) {
+      if (self) thresholdCrossed(self, event, budget);
       const url = budget?.webhook ?? config.budgets.webhook;
       if (!url) return;
       const limit = event.limits.money;
@@ -144,16 +162,18 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
   await budgets.start();
   // Serve only once subscribed and caught up; if Redis is away, calls are refused until it is.
   if (signals && !(await signals.connected(3_000))) log.error('signal channel not connected: calls are refused until Redis is reachable');
-  const approvalStore = ledger instanceof PgLedger ? new PgApprovalStore(ledger.pool) : new SqliteApprovalStore((ledger as SqliteLedger).database);
-  approvals = new ApprovalRegistry(approvalStore, {
+  approvals = new ApprovalRegistry(approvalStoreFor(ledger), {
     onDecided: (approvalId) => void signals?.publish({ kind: 'approval-decided', approvalId }).catch(() => undefined),
     onPoliciesChanged: () => void signals?.publish({ kind: 'policies-changed' }).catch(() => undefined),
     config: config.approvals,
     log,
     stopRun: (runId, reason) => budgets.endRun(runId, 'stopped', reason),
     audit,
+    onChange: (record) => self && approvalChanged(self, record),
   });
   await approvals.start();
+  const otlpEndpoint = options.otlpEndpoint ?? config.otlp.endpoint;
+  if (otlpEndpoint !== undefined && !/^https?:\/\/[^/]/.test(otlpEndpoint)) throw new ConfigError(`the OTLP endpoint must be an http(s) URL, not "${otlpEndpoint}"`);
   const gateway: Gateway = {
     config,
     prices,
@@ -161,6 +181,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     identities: new IdentityResolver(ledger),
     budgets,
     approvals,
+    forecasts: new ForecastService(forecastStoreFor(ledger), prices),
     inflight,
     audit,
     dispatcher: new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: null }),
@@ -168,7 +189,14 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     adminToken,
     simulated: options.simUrl !== undefined,
     replicaId,
+    live: new LiveHub(),
+    alerts: new AlertCenter(config.alerts, log, options.now),
+    metrics: new GatewayMetrics(() => gateway),
+    otlp: otlpEndpoint ? new OtlpExporter({ endpoint: otlpEndpoint, headers: config.otlp.headers, serviceName: config.otlp.serviceName, log }) : undefined,
   };
+  self = gateway;
+  await seedBurnBaselines(gateway);
+  wireSignals(gateway);
   const server = createServer((request, response) => {
     routeRequest(gateway, request, response).catch((error: unknown) => {
       log.error('unhandled request error', { error: (error as Error).stack });
@@ -196,6 +224,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
       await signals?.close();
       await budgets.store.close();
       approvals.close();
+      gateway.live.emit('close');
+      await gateway.otlp?.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await gateway.dispatcher.close().catch(() => undefined);

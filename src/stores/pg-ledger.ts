@@ -2,9 +2,10 @@ import pg from 'pg';
 import type { Amounts, WindowKind } from '../core/budget.js';
 import { GatewayError } from '../protocols/errors.js';
 import type {
-  AuditEntry, BudgetRecord, CallRecord, Identity, KeyRecord, LedgerStore, NewKey, NewRun, PrincipalRecord, ReservationRecord,
-  Role, RunRecord, RunState, ScopeRef, SpendQuery, SpendRow, SpendTotals,
+  AuditEntry, BudgetRecord, CallRecord, ContractJudgement, ContractRecord, Identity, KeyRecord, LedgerStore, NewKey, NewRun, PrincipalRecord,
+  ReservationRecord, Role, RunRecord, RunState, ScopeRef, SpendQuery, SpendRow, SpendTotals, WasteDimension, WasteRow,
 } from './ledger.js';
+import { PgContractQueries, WASTED_SUM } from './pg-contracts.js';
 import { PG_MIGRATIONS } from './pg-migrations.js';
 import { redactUrl } from './redis-budget-store.js';
 import { attributionFromRow, callFromRow, keyFromRow, principalFromRow, runFromRow, totalsFromRow } from './sqlite-ledger.js';
@@ -14,7 +15,8 @@ type Row = Record<string, unknown>;
 
 const CALL_COLUMNS = ['id', 'run_id', 'key_id', 'project', 'step', 'agent', 'provider', 'model', 'protocol', 'stream',
   'input_tokens', 'cache_read_tokens', 'cache_write_tokens', 'output_tokens', 'reasoning_tokens',
-  'cost', 'estimated', 'status', 'http_status', 'error_code', 'upstream_request_id', 'started_at', 'latency_ms', 'ttft_ms'];
+  'cost', 'estimated', 'status', 'http_status', 'error_code', 'upstream_request_id', 'started_at', 'latency_ms', 'ttft_ms',
+  'contract_verdict', 'contract_name', 'contract_version', 'contract_violation', 'attempt', 'retry_of'];
 const RESERVATION_COLUMNS = ['id', 'run_id', 'key_id', 'project', 'step', 'agent', 'provider', 'model', 'protocol', 'stream', 'prompt_tokens', 'reserved', 'created_at'];
 const placeholders = (count: number) => Array.from({ length: count }, (_, index) => `$${index + 1}`).join(', ');
 
@@ -22,7 +24,8 @@ const placeholders = (count: number) => Array.from({ length: count }, (_, index)
 const TOTALS_COLUMNS = `div(SUM(cost), 1000000) AS cost_high, mod(SUM(cost), 1000000) AS cost_low,
   SUM(input_tokens) AS input_tokens, SUM(cache_read_tokens) AS cache_read_tokens,
   SUM(cache_write_tokens) AS cache_write_tokens, SUM(output_tokens) AS output_tokens,
-  COUNT(*) AS calls, SUM(estimated) AS estimated_calls`;
+  COUNT(*) AS calls, SUM(estimated) AS estimated_calls,
+  div(${WASTED_SUM}, 1000000) AS wasted_high, mod(${WASTED_SUM}, 1000000) AS wasted_low`;
 
 const GROUP_EXPRESSIONS: Record<SpendQuery['by'], string> = {
   model: 'model', key: 'key_id', run: 'run_id', project: 'project', step: 'step', provider: 'provider',
@@ -38,6 +41,7 @@ export class PgLedger implements LedgerStore {
   /** The connection pool, for stores that keep their tables in the same database (approvals). */
   readonly pool: pg.Pool;
   private readonly schema: string | undefined;
+  private readonly contracts = new PgContractQueries({ query: (sql, values) => this.query(sql, values), transaction: (work) => this.transaction(work) });
 
   private constructor(readonly url: string) {
     const parsed = new URL(url);
@@ -113,7 +117,8 @@ export class PgLedger implements LedgerStore {
   async recordCall(call: CallRecord): Promise<void> {
     const values = [call.id, call.runId, call.keyId, call.project, call.step, call.agent, call.provider, call.model, call.protocol, call.stream ? 1 : 0,
       call.inputTokens, call.cacheReadTokens, call.cacheWriteTokens, call.outputTokens, call.reasoningTokens,
-      call.cost, call.estimated ? 1 : 0, call.status, call.httpStatus, call.errorCode, call.upstreamRequestId, call.startedAt, call.latencyMs, call.timeToFirstTokenMs];
+      call.cost, call.estimated ? 1 : 0, call.status, call.httpStatus, call.errorCode, call.upstreamRequestId, call.startedAt, call.latencyMs, call.timeToFirstTokenMs,
+      call.contractVerdict ?? 'none', call.contractName ?? null, call.contractVersion ?? null, call.contractViolation ?? null, call.attempt ?? 1, call.retryOf ?? null];
     await this.transaction(async (client) => {
       await client.query(`INSERT INTO calls (${CALL_COLUMNS.join(', ')}) VALUES (${placeholders(CALL_COLUMNS.length)}) ON CONFLICT (id) DO NOTHING`, values);
       await client.query('DELETE FROM reservations WHERE id = $1', [call.id]);
@@ -244,6 +249,27 @@ export class PgLedger implements LedgerStore {
     return rows.map((row) => ({ group: row.grp === null ? null : String(row.grp), ...totalsFromRow(row) }));
   }
 
+  // Output contracts: the queries live in pg-contracts.ts.
+  async recordVerdict(callId: string, judgement: ContractJudgement): Promise<CallRecord | undefined> {
+    return this.contracts.recordVerdict(callId, judgement);
+  }
+
+  async waste(query: { by: WasteDimension; since?: number; until?: number; runId?: string }): Promise<WasteRow[]> {
+    return this.contracts.waste(query);
+  }
+
+  async putContract(contract: Omit<ContractRecord, 'version'>): Promise<ContractRecord> {
+    return this.contracts.putContract(contract);
+  }
+
+  async getContract(name: string, version?: number): Promise<ContractRecord | undefined> {
+    return this.contracts.getContract(name, version);
+  }
+
+  async listContracts(): Promise<ContractRecord[]> {
+    return this.contracts.listContracts();
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }
@@ -256,7 +282,7 @@ export class PgLedger implements LedgerStore {
     }
   }
 
-  private async transaction(work: (client: pg.PoolClient) => Promise<void>): Promise<void> {
+  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
@@ -265,8 +291,9 @@ export class PgLedger implements LedgerStore {
     }
     try {
       await client.query('BEGIN');
-      await work(client);
+      const result = await work(client);
       await client.query('COMMIT');
+      return result;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw ledgerUnavailable(this.url, error as Error);

@@ -161,4 +161,56 @@ export const PG_MIGRATIONS: { version: number; sql: string }[] = [
       CREATE INDEX audit_run ON audit(run_id, at);
     `,
   },
+  {
+    version: 5,
+    sql: `
+      -- Output contracts (as SQLite v5): what judged each call's output, the verdict, why it failed.
+      ALTER TABLE calls ADD COLUMN contract_verdict TEXT NOT NULL DEFAULT 'none';
+      ALTER TABLE calls ADD COLUMN contract_name TEXT;
+      ALTER TABLE calls ADD COLUMN contract_version INTEGER;
+      ALTER TABLE calls ADD COLUMN contract_violation TEXT;
+      ALTER TABLE calls ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;
+      ALTER TABLE calls ADD COLUMN retry_of TEXT;
+      CREATE INDEX calls_failed ON calls(started_at) WHERE contract_verdict = 'failed';
+      CREATE TABLE contracts (
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        schema TEXT NOT NULL,
+        description TEXT,
+        created_at BIGINT NOT NULL,
+        created_by TEXT,
+        PRIMARY KEY (name, version)
+      );
+    `,
+  },
+  {
+    version: 6,
+    sql: `
+      -- Forecasting (as SQLite v6): each run's declared task and forecast; imported history.
+      CREATE TABLE run_tasks (
+        run_id TEXT PRIMARY KEY,
+        task_group TEXT,
+        model TEXT,
+        input_tokens BIGINT,
+        features TEXT NOT NULL,
+        forecast TEXT,
+        created_at BIGINT NOT NULL
+      );
+      CREATE TABLE history_runs (
+        id TEXT PRIMARY KEY,
+        task_group TEXT NOT NULL,
+        model TEXT,
+        input_tokens BIGINT,
+        features TEXT NOT NULL,
+        used_input_tokens BIGINT NOT NULL,
+        used_output_tokens BIGINT NOT NULL,
+        calls BIGINT NOT NULL,
+        cost_usd DOUBLE PRECISION NOT NULL,
+        outcome TEXT,
+        finished_at BIGINT,
+        imported_at BIGINT NOT NULL
+      );
+      CREATE INDEX history_runs_finished ON history_runs(finished_at);
+    `,
+  },
 ];
