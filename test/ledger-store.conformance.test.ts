@@ -3,6 +3,8 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CallRecord, LedgerStore, NewRun, ReservationRecord } from '../src/stores/ledger.js';
 import { PgLedger } from '../src/stores/pg-ledger.js';
+import { burnHistoryOf, forecastStoreFor, spendSeriesOf } from '../src/stores/companions.js';
+import type { HistoryRun } from '../src/core/forecast-history.js';
 import { SqliteLedger } from '../src/stores/sqlite-ledger.js';
 
 const PG_URL = process.env.INTIME_TEST_PG_URL;
@@ -86,10 +88,14 @@ describe.each(ledgers)('ledger store conformance: %s', (_name, open) => {
     const entry = call('c1', { cost: 9_000_000_000_000_000n }); // beyond 2^53: exact
     await ledger.recordCall(entry);
     expect((await ledger.listReservations()).map((r) => r.id)).toEqual(['c2']);
-    expect(await ledger.getCall('c1')).toEqual(entry);
+    // A call without contract fields reads back with the defaults: no verdict, first attempt.
+    expect(await ledger.getCall('c1')).toEqual({ ...entry, contractVerdict: 'none', contractName: null, contractVersion: null, contractViolation: null, attempt: 1, retryOf: null });
+    const judged = call('c4', { contractVerdict: 'failed', contractName: 'invoice', contractVersion: 2, contractViolation: '/total: must be number', attempt: 2, retryOf: 'c1' });
+    await ledger.recordCall(judged);
+    expect(await ledger.getCall('c4')).toEqual(judged);
     expect(await ledger.getCall('nope')).toBeUndefined();
     await ledger.recordCall(call('c3', { startedAt: T0 + 2000, model: 'gpt-4o', stream: false, estimated: true, timeToFirstTokenMs: null, errorCode: 'x', status: 'cut' }));
-    expect((await ledger.listCalls('r1')).map((c) => c.id)).toEqual(['c1', 'c3']);
+    expect((await ledger.listCalls('r1')).map((c) => c.id)).toEqual(['c1', 'c4', 'c3']);
     expect(await ledger.lastModel('r1')).toBe('gpt-4o');
   });
 
@@ -107,7 +113,7 @@ describe.each(ledgers)('ledger store conformance: %s', (_name, open) => {
     expect(await ledger.spentInScope({ kind: 'project', id: 'proj' }, 0)).toMatchObject({ money: 2n * huge + 1n, calls: 2 });
     expect(await ledger.spentInScope({ kind: 'project', id: 'none' }, 0)).toEqual({ money: 0n, tokens: 0, calls: 0 });
     const byRun = await ledger.runTotals(['r1', 'r2', 'missing']);
-    expect(byRun.get('r1')).toEqual({ cost: huge, inputTokens: 10, cacheReadTokens: 2, cacheWriteTokens: 3, outputTokens: 20, calls: 1, estimatedCalls: 0 });
+    expect(byRun.get('r1')).toEqual({ cost: huge, inputTokens: 10, cacheReadTokens: 2, cacheWriteTokens: 3, outputTokens: 20, calls: 1, estimatedCalls: 0, wasted: 0n });
     expect(byRun.has('missing')).toBe(false);
     const byDay = await ledger.spend({ by: 'day' });
     expect(byDay.map((row) => [row.group, row.cost, row.calls])).toEqual([['2026-06-15', huge + 7n, 2], ['2026-06-16', huge + 1n, 1]]);
@@ -133,6 +139,103 @@ describe.each(ledgers)('ledger store conformance: %s', (_name, open) => {
     expect(await ledger.markThresholdFired('project:p', T0, T0)).toBe(true);
     expect(await ledger.markThresholdFired('project:p', T0, T0 + 1)).toBe(false);
     expect(await ledger.markThresholdFired('project:p', T0 + 86_400_000, T0)).toBe(true);
+  });
+
+  it('merges contract verdicts (a failure stands), counts waste exactly by stage, model, run and day, and in spend totals', async () => {
+    const ledger = await open();
+    await ledger.createRun(newRun('r1'));
+    const huge = 6_000_000_000_000_000_000n; // waste past 64 bits stays exact
+    await ledger.recordCall(call('x1', { cost: huge, step: 'extract', contractVerdict: 'failed', contractName: 'items', contractVersion: 1, contractViolation: 'bad' }));
+    await ledger.recordCall(call('x2', { cost: huge, step: 'extract', attempt: 2, retryOf: 'x1' }));
+    await ledger.recordCall(call('s1', { cost: 5n, step: 'summarise', model: 'gpt-4o', startedAt: T0 + 86_400_000 }));
+    await ledger.recordCall(call('o1', { runId: 'other', cost: 3n, step: null }));
+
+    expect(await ledger.recordVerdict('nope', { verdict: 'passed', name: 'items', version: 1, violation: null })).toBeUndefined();
+    const passed = await ledger.recordVerdict('x2', { verdict: 'passed', name: 'items', version: 1, violation: null });
+    expect(passed).toMatchObject({ id: 'x2', contractVerdict: 'passed', contractName: 'items', contractVersion: 1, attempt: 2, retryOf: 'x1' });
+    // A later pass does not overwrite a recorded failure; a later failure overwrites a pass.
+    expect(await ledger.recordVerdict('x1', { verdict: 'passed', name: 'items', version: 2, violation: null })).toMatchObject({ contractVerdict: 'failed', contractVersion: 1, contractViolation: 'bad' });
+    await ledger.recordVerdict('s1', { verdict: 'passed', name: 'summary', version: 1, violation: null });
+    expect(await ledger.recordVerdict('s1', { verdict: 'failed', name: 'summary', version: 1, violation: 'empty' })).toMatchObject({ contractVerdict: 'failed', contractViolation: 'empty' });
+    expect(await ledger.getCall('s1')).toMatchObject({ contractVerdict: 'failed', contractName: 'summary', contractViolation: 'empty' });
+    // 'none' never replaces a verdict.
+    expect(await ledger.recordVerdict('x2', { verdict: 'none', name: null, version: null, violation: null })).toMatchObject({ contractVerdict: 'passed' });
+
+    const byStage = await ledger.waste({ by: 'stage' });
+    expect(byStage).toEqual([
+      { group: 'extract', cost: 2n * huge, wasted: huge, calls: 2, failedCalls: 1, retries: 1 },
+      { group: 'summarise', cost: 5n, wasted: 5n, calls: 1, failedCalls: 1, retries: 0 },
+      { group: null, cost: 3n, wasted: 0n, calls: 1, failedCalls: 0, retries: 0 },
+    ]);
+    expect((await ledger.waste({ by: 'model' })).map((row) => [row.group, row.wasted])).toEqual([['gpt-4o-mini', huge], ['gpt-4o', 5n]]);
+    expect((await ledger.waste({ by: 'run', runId: 'r1' })).map((row) => [row.group, row.cost, row.wasted])).toEqual([['r1', 2n * huge + 5n, huge + 5n]]);
+    expect((await ledger.waste({ by: 'day', since: T0 + 3_600_000 })).map((row) => [row.group, row.wasted])).toEqual([['2026-06-16', 5n]]);
+    expect(await ledger.waste({ by: 'day', until: T0 })).toEqual([]);
+    expect((await ledger.runTotals(['r1'])).get('r1')).toMatchObject({ calls: 3, wasted: huge + 5n });
+    expect((await ledger.spend({ by: 'step' })).map((row) => [row.group, row.wasted])).toEqual([['extract', huge], ['summarise', 5n], [null, 0n]]);
+  });
+
+  it('registers contracts in versions from 1 per name and reads any version back', async () => {
+    const ledger = await open();
+    expect(await ledger.getContract('invoice')).toBeUndefined();
+    const schema = { type: 'object', required: ['total'], properties: { total: { type: 'number' } } };
+    const first = await ledger.putContract({ name: 'invoice', schema, description: 'totals', createdAt: T0, createdBy: 'ops' });
+    expect(first).toEqual({ name: 'invoice', version: 1, schema, description: 'totals', createdAt: T0, createdBy: 'ops' });
+    const schema2 = { ...schema, additionalProperties: false };
+    // Registrations racing on one name get consecutive versions, none lost.
+    const racing = await Promise.all([1, 2, 3].map((n) => ledger.putContract({ name: 'invoice', schema: schema2, description: null, createdAt: T0 + n, createdBy: null })));
+    expect(racing.map((contract) => contract.version).sort()).toEqual([2, 3, 4]);
+    await ledger.putContract({ name: 'another', schema: { type: 'array' }, description: null, createdAt: T0, createdBy: null });
+    expect(await ledger.getContract('invoice')).toMatchObject({ version: 4, schema: schema2 });
+    expect(await ledger.getContract('invoice', 1)).toEqual(first);
+    expect(await ledger.getContract('invoice', 9)).toBeUndefined();
+    expect((await ledger.listContracts()).map((contract) => [contract.name, contract.version])).toEqual([['another', 1], ['invoice', 1], ['invoice', 2], ['invoice', 3], ['invoice', 4]]);
+  });
+
+  it('keeps forecast history: run tasks, imports (last line wins), completed runs only, and a version that moves', async () => {
+    const ledger = await open();
+    const forecasts = forecastStoreFor(ledger);
+    const version0 = await forecasts.historyVersion();
+    await ledger.createRun(newRun('done', { name: 'nightly' }));
+    await ledger.recordCall(call('d1', { runId: 'done', cost: 2_000_000_000n, inputTokens: 100, cacheReadTokens: 0, cacheWriteTokens: 0, outputTokens: 7, model: 'gpt-4o' }));
+    await ledger.recordCall(call('d2', { runId: 'done', cost: 1_000_000_000n, inputTokens: 50, cacheReadTokens: 0, cacheWriteTokens: 0, outputTokens: 3, startedAt: T0 + 2000 }));
+    await ledger.recordCall(call('d3', { runId: 'done', cost: 0n, inputTokens: 1, cacheReadTokens: 0, cacheWriteTokens: 0, outputTokens: 0, startedAt: T0 + 3000, model: 'gpt-4o' }));
+    await ledger.setRunState('done', 'completed', null, T0 + 5000);
+    await ledger.createRun(newRun('live'));
+    const task = { group: 'triage', model: 'gpt-4o-mini', inputTokens: 1234, features: { difficulty: 'hard', pages: 3 } };
+    await forecasts.saveRunTask({ runId: 'live', task, forecast: null, createdAt: T0 });
+    expect(await forecasts.getRunTask('live')).toEqual({ runId: 'live', task, forecast: null, createdAt: T0 });
+    expect([...(await forecasts.listRunTasks(['live', 'done'])).keys()]).toEqual(['live']);
+
+    const imported = (id: string, costUsd: number, finishedAt: number | null): HistoryRun => ({
+      id, task: { group: 'triage', model: null, inputTokens: null, features: {} }, outcome: { costUsd, inputTokens: 10, outputTokens: 5, calls: 1 },
+      finishedAt, status: 'completed', source: 'import',
+    });
+    expect(await forecasts.importRuns([imported('e1', 0.5, T0), imported('e2', 0.25, null), imported('e1', 0.75, T0 + 1)], T0)).toEqual({ added: 2, replaced: 1 });
+    expect(await forecasts.importRuns([imported('e2', 1, T0 - 1)], T0 + 1)).toEqual({ added: 0, replaced: 1 });
+    const history = await forecasts.history();
+    expect(history.map((run) => [run.source, run.id, run.outcome.costUsd])).toEqual([['import', 'e1', 0.75], ['import', 'e2', 1], ['ledger', 'done', 0.003]]);
+    // Undeclared: the run's name as its group, its most used model, its first call's prompt as the input size.
+    expect(history[2]).toMatchObject({ task: { group: 'nightly', model: 'gpt-4o', inputTokens: 100 }, outcome: { inputTokens: 151, outputTokens: 10, calls: 3 }, finishedAt: T0 + 5000 });
+    expect(await forecasts.historyVersion()).not.toBe(version0);
+  });
+
+  it('buckets spend over time for the dashboard and the burn-rate baselines', async () => {
+    const ledger = await open();
+    await ledger.createKey({ id: 'k1', tokenHash: 'hash-k1', name: 'ci', project: 'proj', createdAt: T0 });
+    await ledger.createRun(newRun('r1', { keyId: 'k1' }));
+    await ledger.recordCall(call('a', { cost: 1_000_000_000_000n, startedAt: T0 + 60_000 }));
+    await ledger.recordCall(call('b', { cost: 500_000_000_000n, startedAt: T0 + 120_000, model: 'gpt-4o' }));
+    await ledger.recordCall(call('c', { runId: null, keyId: null, project: 'else', cost: 7n, startedAt: T0 + 3_600_000 }));
+    const hour = 3_600_000;
+    const byKey = await spendSeriesOf(ledger, { by: 'key', bucket: 'hour', since: T0, projects: null });
+    expect(byKey).toEqual([{ at: T0, group: 'k1', cost: 1_500_000_000_000n, calls: 2 }, { at: T0 + hour, group: null, cost: 7n, calls: 1 }]);
+    expect(await spendSeriesOf(ledger, { by: 'model', bucket: 'day', since: T0, projects: ['proj'] }))
+      .toEqual([{ at: Date.UTC(2026, 5, 15), group: 'gpt-4o', cost: 500_000_000_000n, calls: 1 }, { at: Date.UTC(2026, 5, 15), group: 'gpt-4o-mini', cost: 1_000_000_000_000n, calls: 1 }]);
+    const burn = await burnHistoryOf(ledger, T0, 60_000);
+    expect(burn.map((b) => [b.scope, b.at, b.usd]).sort()).toEqual([
+      ['key:k1', T0 + 120_000, 0.5], ['key:k1', T0 + 60_000, 1], ['project:else', T0 + hour, 7e-12], ['project:proj', T0 + 120_000, 0.5], ['project:proj', T0 + 60_000, 1],
+    ].sort());
   });
 });
 
