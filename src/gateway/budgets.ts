@@ -76,7 +76,7 @@ export class BudgetKeeper {
   private readonly pendingExhaustion = new Map<ScopeId, { code: RefusalCode; money: Money; tokens: number }>();
   /** Admitted without a reservation while the store was away (fail open): nothing to settle there. */
   private readonly unreserved = new Set<string>();
-  /** Settlements the store could not take yet: retried until it is back (the reservation's lease is kept alive meanwhile). */
+  /** Settlements the store could not take yet: retried until it is back (their leases are renewed as soon as it is). */
   private readonly unsettled = new Map<string, CallRecord>();
   private retryTimer: NodeJS.Timeout | undefined;
   /** Runs another replica ended before this one had loaded them: applied when they load. */
