@@ -18,6 +18,7 @@ const SAMPLES_KEPT_MS = 15 * 60_000;
 export class LiveHub extends EventEmitter {
   /** Settled spend per run, its own and its sub-runs' (as its clock counts), for burn rates. */
   private readonly samples = new Map<string, SpendSample[]>();
+  private lastSweep = 0;
 
   constructor() {
     super();
@@ -33,6 +34,17 @@ export class LiveHub extends EventEmitter {
       const cutoff = at - SAMPLES_KEPT_MS;
       while (list.length > 0 && (list[0]!.at < cutoff || list.length > 10_000)) list.shift();
     }
+    // Agents often just go away without ending their run: once a minute, drop the samples of
+    // runs that have not spent for longer than burn rates look back (the soak found this leak).
+    if (at - this.lastSweep > 60_000) {
+      this.lastSweep = at;
+      for (const [runId, list] of this.samples) if ((list.at(-1)?.at ?? 0) < at - SAMPLES_KEPT_MS) this.samples.delete(runId);
+    }
+  }
+
+  /** Runs with spend samples kept (for tests and health). */
+  get trackedRuns(): number {
+    return this.samples.size;
   }
 
   burnRate(run: RunRecord, now: number): number {
