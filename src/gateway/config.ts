@@ -54,6 +54,8 @@ export interface GatewayConfig {
     onDeny: 'strip' | 'stop';
     /** Where approval requests are posted (Slack-compatible). */
     webhook?: string;
+    /** How often a held stream sends an SSE comment while it waits (default 15 s). */
+    keepAliveMs?: number;
   };
   /** Alerts: burn-rate anomalies per key and project, budget thresholds, approvals waiting. */
   alerts: {
@@ -150,6 +152,9 @@ function approvalsConfig(approvals: GatewayConfig['approvals'], path: string): G
   }
   if (!Number.isSafeInteger(approvals.timeoutMs) || approvals.timeoutMs < 1) throw new ConfigError(`config ${path}: approvals.timeoutMs must be a positive integer`);
   if (approvals.onDeny !== 'strip' && approvals.onDeny !== 'stop') throw new ConfigError(`config ${path}: approvals.onDeny must be strip or stop`);
+  if (approvals.keepAliveMs !== undefined && (!Number.isSafeInteger(approvals.keepAliveMs) || approvals.keepAliveMs < 10)) {
+    throw new ConfigError(`config ${path}: approvals.keepAliveMs must be an integer of at least 10`);
+  }
   return approvals;
 }
 
