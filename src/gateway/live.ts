@@ -8,7 +8,10 @@ import { runView } from './views.js';
 
 /** The trailing window burn rates are measured over. */
 export const BURN_WINDOW_MS = 5 * 60_000;
-const SAMPLES_KEPT_MS = 15 * 60_000;
+/** Burn rates look back BURN_WINDOW_MS: nothing older is needed. */
+const SAMPLES_KEPT_MS = BURN_WINDOW_MS;
+/** Spend is kept in one-second buckets: memory per run is bounded by time, not by calls. */
+const BUCKET_MS = 1000;
 
 /**
  * What changed, for the live dashboard: 'runs' (a run's clock or state moved),
@@ -30,9 +33,11 @@ export class LiveHub extends EventEmitter {
     for (const runId of runIds) {
       let list = this.samples.get(runId);
       if (!list) this.samples.set(runId, (list = []));
-      list.push({ at, usd });
+      const last = list.at(-1);
+      if (last && Math.floor(last.at / BUCKET_MS) === Math.floor(at / BUCKET_MS)) last.usd += usd;
+      else list.push({ at, usd });
       const cutoff = at - SAMPLES_KEPT_MS;
-      while (list.length > 0 && (list[0]!.at < cutoff || list.length > 10_000)) list.shift();
+      while (list.length > 0 && list[0]!.at < cutoff) list.shift();
     }
     // Agents often just go away without ending their run: once a minute, drop the samples of
     // runs that have not spent for longer than burn rates look back (the soak found this leak).
