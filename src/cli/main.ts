@@ -8,6 +8,7 @@ import { registerRunCommand } from './run.js';
 import { registerBudgetCommands } from './budgets.js';
 import { registerControlCommands } from './control.js';
 import { registerApprovalCommands } from './approvals.js';
+import { registerRouteCommands } from './route.js';
 
 const program = new Command('intime')
   .description('InTime: a clock on every AI agent\'s arm. Meters every model call in money, to the last token.')
@@ -22,6 +23,7 @@ registerKeyCommands(program);
 registerBudgetCommands(program);
 registerControlCommands(program);
 registerApprovalCommands(program);
+registerRouteCommands(program);
 
 try {
   await program.parseAsync(process.argv);
