@@ -75,7 +75,7 @@ describe('cascade learner', () => {
       expect(result.cascade.quality).toBeGreaterThanOrEqual(result.baseline.targetQuality - noise);
       // And no panic: false failures cost extra attempts, at most twice the noise in share.
       expect(result.cascade.costUsd).toBeLessThanOrEqual(clean.cascade.costUsd * (1 + 2 * noise));
-      expect(result.cascade.quality).toBeGreaterThan(result.singles.find((single) => single.model === 'mid')!.quality);
+      expect(result.cascade.quality).toBeGreaterThan(result.singles.find((single) => single.model === 'cheap')!.quality + 0.2);
     }
     // Quality falls (weakly) with noise: more noise never buys quality here.
     expect(results[4]!.cascade.quality).toBeLessThan(clean.cascade.quality);
