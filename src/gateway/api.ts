@@ -4,6 +4,7 @@ import { GatewayError, invalidRequest } from '../protocols/errors.js';
 import type { BudgetRecord, Role, RunState, SpendDimension } from '../stores/ledger.js';
 import { emptyTotals } from '../stores/ledger.js';
 import { handleApprovalsApi } from './approvals-api.js';
+import { handleRoutingApi } from './routing/policies-api.js';
 import type { Gateway } from './gateway.js';
 import { parseJsonObject, readBody, sendJson } from './http.js';
 import { handleRunControl } from './api-run-control.js';
@@ -22,6 +23,7 @@ const RUN_STATES: RunState[] = ['running', 'paused', 'stopped', 'exhausted', 'co
 export async function handleApi(gateway: Gateway, request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
   const principal = await authenticate(gateway, request);
   if (await handleApprovalsApi(gateway, request, response, url, principal)) return;
+  if (await handleRoutingApi(gateway, request, response, url, principal)) return;
   const method = request.method ?? 'GET';
   const parts = url.pathname.split('/').filter(Boolean).slice(1); // drop "api"
   const route = `${method} /${parts.map((part, index) => (index % 2 === 1 ? ':id' : part)).join('/')}`;

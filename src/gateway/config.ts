@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Protocol } from '../core/tokenizer.js';
 import type { UsdPerMillion } from '../core/prices.js';
+import type { RoutingPolicySpec } from './routing/registry.js';
 
 /** Where a provider lives and how to authenticate to it. Keys come from the environment or the file, never from logs. */
 export interface ProviderConfig {
@@ -54,6 +55,8 @@ export interface GatewayConfig {
     /** Where approval requests are posted (Slack-compatible). */
     webhook?: string;
   };
+  /** Routing policies, requested as model `intime/auto:<name>` (the API can add more). */
+  routing: { policies: Record<string, RoutingPolicySpec> };
 }
 
 export const DEFAULT_PROVIDERS: Record<string, ProviderConfig> = {
@@ -76,6 +79,7 @@ export function defaultConfig(): GatewayConfig {
     pauseHoldMs: 300_000,
     budgets: { overflowPolicy: 'clamp', defaultMaxOutputTokens: 16_384, softThreshold: 0.8 },
     approvals: { tools: [], timeoutMs: 300_000, onDeny: 'strip' },
+    routing: { policies: {} },
   };
 }
 
@@ -106,6 +110,10 @@ export function loadConfig(path: string | undefined): GatewayConfig {
   if (file.budgets) {
     config.budgets = { ...config.budgets, ...file.budgets };
     if (!['clamp', 'refuse'].includes(config.budgets.overflowPolicy)) throw new ConfigError(`config ${path}: budgets.overflowPolicy must be clamp or refuse`);
+  }
+  if (file.routing?.policies !== undefined) {
+    if (typeof file.routing.policies !== 'object' || file.routing.policies === null) throw new ConfigError(`config ${path}: routing.policies must map names to {"candidates": [...]}`);
+    config.routing = { policies: file.routing.policies };
   }
   if (file.approvals) config.approvals = approvalsConfig({ ...config.approvals, ...file.approvals }, path);
   return config;

@@ -21,6 +21,7 @@ import { loadPriceTable } from './price-loader.js';
 import { routeRequest } from './routes.js';
 import { newToken } from './secrets.js';
 import { simulatedProviders } from './upstreams.js';
+import { RoutingRegistry } from './routing/registry.js';
 
 /** Everything one gateway process shares across calls. */
 export interface Gateway {
@@ -38,6 +39,8 @@ export interface Gateway {
   adminToken: string;
   /** Set when the gateway runs with the built-in simulated provider. */
   simulated: boolean;
+  /** Routing policies for intime/auto:<policy> and what the router has learned. */
+  routing: RoutingRegistry;
 }
 
 export interface GatewayOptions {
@@ -124,6 +127,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     log,
     adminToken,
     simulated: options.simUrl !== undefined,
+    routing: new RoutingRegistry(config.routing.policies, join(dataDir, 'routing-policies.json'), prices),
   };
   const server = createServer((request, response) => {
     routeRequest(gateway, request, response).catch((error: unknown) => {

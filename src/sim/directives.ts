@@ -21,6 +21,12 @@ export interface SimDirectives {
   toolArguments: string | undefined;
   /** Text tokens to stream before the tool call. */
   textBeforeTool: number;
+  /** x-sim-fault-models: the fault applies only to these models (all when unset). */
+  faultModels: string[] | undefined;
+  /** x-sim-fail-models: these models answer structured-output requests with a document that breaks the schema. */
+  failModels: string[];
+  /** Set per call from failModels: this model breaks the requested schema. */
+  breakContract: boolean;
 }
 
 /** A directive header that makes no sense: answered as a 400 so typos don't pass silently. */
@@ -55,7 +61,21 @@ export function readDirectives(headers: IncomingHttpHeaders): SimDirectives {
     toolName: single(headers, 'x-sim-tool-call') || undefined,
     toolArguments,
     textBeforeTool: number(headers, 'x-sim-text-before-tool', true) ?? 0,
+    faultModels: list(headers, 'x-sim-fault-models'),
+    failModels: list(headers, 'x-sim-fail-models') ?? [],
+    breakContract: false,
   };
+}
+
+/** The directives as they apply to one model: model-scoped faults and contract failures resolved. */
+export function directivesForModel(directives: SimDirectives, model: string): SimDirectives {
+  const faulty = directives.faultModels === undefined || directives.faultModels.includes(model);
+  return { ...directives, fault: faulty ? directives.fault : undefined, breakContract: directives.failModels.includes(model) };
+}
+
+function list(headers: IncomingHttpHeaders, name: string): string[] | undefined {
+  const text = single(headers, name);
+  return text === undefined ? undefined : text.split(',').map((item) => item.trim()).filter((item) => item !== '');
 }
 
 function single(headers: IncomingHttpHeaders, name: string): string | undefined {

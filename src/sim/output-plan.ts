@@ -30,12 +30,19 @@ export interface PlannedToolCall {
 }
 
 const DEFAULT_MIN_TOKENS = 16;
+/** x-sim-fail-models with a forced tool: arguments that miss every required field of a schema. */
+const CONTRACT_BREAKING_ARGUMENTS = '{"x_sim_contract_failure":true}';
 const DEFAULT_MAX_TOKENS = 64;
 
 export function planOutput(call: SimulatedCall): OutputPlan {
   const { directives } = call;
   const cap = call.maxTokens ?? Infinity;
   if (call.forcedTool !== undefined) return planToolCall(call, cap);
+  if (call.jsonSchema !== undefined && directives.breakContract) {
+    // x-sim-fail-models: prose where a JSON document was asked for, which no schema accepts.
+    const count = Math.min(directives.outputTokens ?? DEFAULT_MIN_TOKENS, cap);
+    return { textPieces: proseTokens(call.seed, count), toolCall: undefined, finish: 'stop', outputTokens: count };
+  }
   if (call.jsonSchema !== undefined) {
     // Structured output is as long as its document; x-sim-output-tokens can only cut it.
     const document = onePiecePerToken(asciiJson(sampleFromSchema(call.jsonSchema, call.seed)));
@@ -55,7 +62,8 @@ function planToolCall(call: SimulatedCall, cap: number): OutputPlan {
   const room = cap - textPieces.length - nameTokens;
   // Without room for the whole name there is no call at all, only the text, cut short.
   if (room < 0) return { textPieces, toolCall: undefined, finish: 'length', outputTokens: textPieces.length };
-  const fullArguments = directives.toolArguments !== undefined ? asciiJson(JSON.parse(directives.toolArguments)) : tool.schema === undefined ? '{}' : asciiJson(sampleFromSchema(tool.schema, call.seed));
+  const fullArguments = directives.breakContract ? CONTRACT_BREAKING_ARGUMENTS
+    : directives.toolArguments !== undefined ? asciiJson(JSON.parse(directives.toolArguments)) : tool.schema === undefined ? '{}' : asciiJson(sampleFromSchema(tool.schema, call.seed));
   let allPieces: string[];
   try {
     allPieces = onePiecePerToken(fullArguments);
