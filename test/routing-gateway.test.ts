@@ -40,9 +40,9 @@ describe('intime/auto:<policy> through the OpenAI client', () => {
     expect(response.headers.get('x-intime-route-order')).toBe('gpt-4o-mini,gpt-4o');
     const calls = await callsOf(stack, run.id);
     const [wasted, answered] = [calls.find((call) => call.model === 'gpt-4o-mini')!, calls.find((call) => call.model === 'gpt-4o')!];
-    expect(wasted).toMatchObject({ status: 'ok', errorCode: 'contract_failed' });
+    expect(wasted).toMatchObject({ status: 'ok', errorCode: 'contract_failed', routePolicy: 'extract' });
     expect(usd(wasted.costUsd)).toBeGreaterThan(0);
-    expect(answered).toMatchObject({ status: 'ok', errorCode: null });
+    expect(answered).toMatchObject({ status: 'ok', errorCode: null, routePolicy: 'extract' });
     expect(response.headers.get('x-intime-call-id')).toBe(answered.id);
     // The run paid for both attempts.
     const { body: runView } = await stack.admin<{ spentUsd: string }>('GET', `/api/runs/${run.id}`);

@@ -16,6 +16,8 @@ export interface CallContext {
   startedAt: number;
   startedAtMonotonic: number;
   firstTokenAtMonotonic: number | null;
+  /** Set on the attempts of a routed call (intime/auto:<policy>). */
+  routePolicy?: string;
 }
 
 export interface CallOutcome {
@@ -81,6 +83,7 @@ export function priceCall(call: CallContext, outcome: CallOutcome): CallRecord {
     startedAt: call.startedAt,
     latencyMs: round(now - call.startedAtMonotonic),
     timeToFirstTokenMs: call.firstTokenAtMonotonic === null ? null : round(call.firstTokenAtMonotonic - call.startedAtMonotonic),
+    routePolicy: call.routePolicy ?? null,
   };
 }
 

@@ -68,6 +68,7 @@ export function callView(call: CallRecord) {
     startedAt: iso(call.startedAt),
     latencyMs: call.latencyMs,
     timeToFirstTokenMs: call.timeToFirstTokenMs,
+    routePolicy: call.routePolicy,
   };
 }
 

@@ -69,6 +69,8 @@ export interface CallRecord extends Usage {
   startedAt: number;
   latencyMs: number;
   timeToFirstTokenMs: number | null;
+  /** The routing policy this call was an attempt of (intime/auto:<policy>), else null. */
+  routePolicy: string | null;
 }
 
 export interface SpendTotals {

@@ -39,11 +39,11 @@ export class SqliteLedger implements LedgerStore {
     this.insertCall = this.db.prepare(`INSERT INTO calls (
       id, run_id, key_id, project, step, agent, provider, model, protocol, stream,
       input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens,
-      cost, estimated, status, http_status, error_code, upstream_request_id, started_at, latency_ms, ttft_ms
+      cost, estimated, status, http_status, error_code, upstream_request_id, started_at, latency_ms, ttft_ms, route_policy
     ) VALUES (
       @id, @runId, @keyId, @project, @step, @agent, @provider, @model, @protocol, @stream,
       @inputTokens, @cacheReadTokens, @cacheWriteTokens, @outputTokens, @reasoningTokens,
-      @cost, @estimated, @status, @httpStatus, @errorCode, @upstreamRequestId, @startedAt, @latencyMs, @timeToFirstTokenMs
+      @cost, @estimated, @status, @httpStatus, @errorCode, @upstreamRequestId, @startedAt, @latencyMs, @timeToFirstTokenMs, @routePolicy
     )`);
     this.deleteReservation = this.db.prepare('DELETE FROM reservations WHERE id = ?');
     this.insertReservation = this.db.prepare(`INSERT INTO reservations
@@ -389,5 +389,6 @@ function callFromRow(row: Row): CallRecord {
     startedAt: Number(row.started_at),
     latencyMs: Number(row.latency_ms),
     timeToFirstTokenMs: numberOrNull(row.ttft_ms),
+    routePolicy: stringOrNull(row.route_policy),
   };
 }

@@ -161,4 +161,12 @@ export const SQLITE_MIGRATIONS: { version: number; sql: string }[] = [
       CREATE INDEX audit_run ON audit(run_id, at);
     `,
   },
+  {
+    // v5 and v6 are taken by work merged beside this one; versions apply by number, not in sequence.
+    version: 7,
+    sql: `
+      -- The routing policy (intime/auto:<policy>) a call was an attempt of; NULL for a model asked by name.
+      ALTER TABLE calls ADD COLUMN route_policy TEXT;
+    `,
+  },
 ];

@@ -72,7 +72,7 @@ export async function handleRoutedCall(
     response.setHeader('x-intime-attempts', String(index + 1));
     let attempt: Attempt;
     try {
-      attempt = await startAttempt(gateway, adapter, request, response, routed, model, step);
+      attempt = await startAttempt(gateway, adapter, request, response, routed, model, step, name);
     } catch (error) {
       const failure = asGatewayError(error);
       if (failure.code === 'internal_error') gateway.log.error('routed attempt failed', { error: (error as Error).stack });
@@ -128,7 +128,7 @@ function isProviderError(status: number): boolean {
 
 /** Admits one attempt (reserving its worst case); throws the budget's refusal when it does not fit. */
 async function startAttempt(
-  gateway: Gateway, adapter: ProtocolAdapter, request: IncomingMessage, response: ServerResponse, routed: RoutedRequest, model: string, step: string | null,
+  gateway: Gateway, adapter: ProtocolAdapter, request: IncomingMessage, response: ServerResponse, routed: RoutedRequest, model: string, step: string | null, routePolicy: string,
 ): Promise<Attempt> {
   const { identity, parsed, abort, body } = routed;
   const price = gateway.prices.lookup(model);
@@ -136,7 +136,7 @@ async function startAttempt(
   const upstream = resolveUpstream(gateway.config, parsed.protocol, model, price);
   const attemptRequest: CallRequest = { ...parsed, model, upstreamBody: { ...parsed.upstreamBody, model } };
   const call: CallContext = {
-    id: newId('call'), identity, request: attemptRequest, price, provider: upstream.provider, step,
+    id: newId('call'), identity, request: attemptRequest, price, provider: upstream.provider, step, routePolicy,
     agent: readLabel(request, 'x-intime-agent'), startedAt: Date.now(), startedAtMonotonic: performance.now(), firstTokenAtMonotonic: null,
   };
   const promptTokens = countPromptTokens(parsed.protocol, attemptRequest.upstreamBody);
