@@ -74,6 +74,7 @@ export function evaluationText(e: Evaluation): string {
     ...e.singles.map((single) => [`single ${single.model}`, usd(single.costUsd), pct(single.quality), pct(1 - single.costUsd / e.baseline.costUsd)]),
     [`cascade ${e.cascade.order.join(' → ')}`, usd(e.cascade.costUsd), pct(e.cascade.quality), pct(e.cascade.savingVsBaseline)],
     ['mix of single models (no contract)', usd(e.mix.costUsd), pct(e.baseline.targetQuality), pct(e.mix.savingVsBaseline)],
+    ...(e.sizeRouter ? [['one model per prompt-size quartile (no contract)', usd(e.sizeRouter.costUsd), pct(e.baseline.targetQuality), pct(e.sizeRouter.savingVsBaseline)]] : []),
     ['cascade frontier at target', usd(e.frontier.costUsd), pct(e.baseline.targetQuality), pct(e.frontier.savingVsBaseline)],
     ['oracle', usd(e.oracle.costUsd), pct(e.oracle.quality), pct(1 - e.oracle.costUsd / e.baseline.costUsd)],
   ];
@@ -83,7 +84,7 @@ export function evaluationText(e: Evaluation): string {
     formatTable(['policy (on test)', 'cost/prompt', 'quality', 'saving'], rows),
     '',
     `cascade learned on train: expected ${usd(e.cascade.trainCostUsd)}/prompt, pass rate ${pct(e.cascade.trainPassRate)}${e.cascade.meetsTarget ? '' : ' (no order met the target; best pass rate chosen)'}; on test it ${e.cascade.reachesTarget ? 'keeps' : 'misses'} the target`,
-    `AIQ (mean quality over the single models' cost range): single models ${e.aiq.singles.toFixed(4)}, cascade router ${e.aiq.cascade.toFixed(4)}, oracle ${e.aiq.oracle.toFixed(4)}`,
+    `AIQ (mean quality over the single models' cost range): single models ${e.aiq.singles.toFixed(4)}${e.sizeRouter ? `, size router ${e.sizeRouter.aiq.toFixed(4)}` : ''}, cascade router ${e.aiq.cascade.toFixed(4)}, oracle ${e.aiq.oracle.toFixed(4)}`,
   ].join('\n');
 }
 

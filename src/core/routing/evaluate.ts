@@ -1,6 +1,7 @@
 import { chooseCascade, type Cascade, type CascadeEstimator } from './cascade.js';
 import { commonModels, type PricedRow } from './outcomes.js';
 import { aiq, costToReach, type Point } from './frontier.js';
+import { sizeRouterFrontier } from './size-router.js';
 
 /** Cost and quality of a policy on a set of rows: means per prompt. */
 export interface Measured {
@@ -87,6 +88,8 @@ export interface Evaluation {
   cascade: Measured & { order: string[]; trainCostUsd: number; trainPassRate: number; meetsTarget: boolean; savingVsBaseline: number; reachesTarget: boolean };
   /** Routing without a contract and without features: a random mix of single models (the convex hull of the singles). */
   mix: { costUsd: number | null; savingVsBaseline: number | null };
+  /** One model per prompt-size quartile, chosen before calling (no contract): the setting RouteLLM's routers are in. Null without token counts. */
+  sizeRouter: { costUsd: number | null; savingVsBaseline: number | null; aiq: number } | null;
   /** The cheapest cost at which the cascade router's test frontier reaches the target (as RouteLLM reports). */
   frontier: { costUsd: number | null; savingVsBaseline: number | null };
   oracle: Measured;
@@ -117,6 +120,8 @@ export function evaluateRouting(train: readonly PricedRow[], test: readonly Pric
   const range = { min: Math.min(...singlePoints.map((point) => point.cost)), max: Math.max(...singlePoints.map((point) => point.cost)) };
   const mixCost = costToReach(singlePoints, targetQuality);
   const frontierCost = costToReach(sweepPoints, targetQuality);
+  const sizePoints = sizeRouterFrontier(train, test, models);
+  const sizeCost = sizePoints.length === 0 ? null : costToReach([...singlePoints, ...sizePoints], targetQuality);
   return {
     models,
     trainRows: train.length,
@@ -131,6 +136,7 @@ export function evaluateRouting(train: readonly PricedRow[], test: readonly Pric
     },
     mix: { costUsd: mixCost, savingVsBaseline: saving(mixCost) },
     frontier: { costUsd: frontierCost, savingVsBaseline: saving(frontierCost) },
+    sizeRouter: sizePoints.length === 0 ? null : { costUsd: sizeCost, savingVsBaseline: saving(sizeCost), aiq: aiq([...singlePoints, ...sizePoints], range) },
     oracle,
     aiq: {
       singles: aiq(singlePoints, range),
