@@ -76,8 +76,10 @@ describe('intime/auto:<policy> through the OpenAI client', () => {
     const failure = await stack.openai(run.token, { maxRetries: 0 }).chat.completions.create(
       { model: 'intime/auto:extract', messages: MESSAGES, response_format: RESPONSE_FORMAT, max_tokens: 200 },
       { headers: { 'x-sim-fail-models': 'gpt-4o-mini' } },
-    ).then(() => { throw new Error('expected a refusal'); }, (error: unknown) => error as { status: number; code: string; message: string });
+    ).then(() => { throw new Error('expected a refusal'); }, (error: unknown) => error as { status: number; code: string; message: string; headers: Headers });
     expect(failure).toMatchObject({ status: 402, code: 'budget_exhausted' });
+    // The header names the model whose answer was paid for, not the one the budget refused.
+    expect(failure.headers.get('x-intime-model')).toBe('gpt-4o-mini');
     expect(failure.message).toMatch(/cascade of intime\/auto:extract stopped before trying gpt-4o \(attempt 2 of 2\)/);
     const calls = await callsOf(stack, run.id);
     expect(calls.map((call) => [call.model, call.errorCode])).toEqual([['gpt-4o-mini', 'contract_failed']]);

@@ -7,6 +7,7 @@ import { decideCascade, type Random, type RoutingDecision } from '../../core/rou
 import { betaMean, inputSizeBucket, StatsBook, type Attempt, type CandidateEstimate } from '../../core/routing/stats.js';
 import { toUsdNumber } from '../../core/routing/usd.js';
 import { invalidRequest } from '../../protocols/errors.js';
+import { ConfigError } from '../config.js';
 
 /** Agents ask for `intime/auto:<policy>` as their model; the gateway picks the real one. */
 export const AUTO_PREFIX = 'intime/auto:';
@@ -47,7 +48,13 @@ export class RoutingRegistry {
     private readonly prices: PriceTable,
     private readonly random: Random = Math.random,
   ) {
-    for (const [name, spec] of Object.entries(configured)) this.policies.set(name, this.check(name, spec, 'config'));
+    for (const [name, spec] of Object.entries(configured)) {
+      try {
+        this.policies.set(name, this.check(name, spec, 'config'));
+      } catch (error) {
+        throw new ConfigError(`config: ${(error as Error).message}`);
+      }
+    }
     if (existsSync(file)) {
       const saved = JSON.parse(readFileSync(file, 'utf8')) as Record<string, RoutingPolicySpec>;
       for (const [name, spec] of Object.entries(saved)) this.policies.set(name, this.check(name, spec, 'api'));

@@ -79,6 +79,10 @@ export async function handleRoutedCall(
       // The first attempt refused is a refusal like any call's; a later one stops the cascade, and says why.
       const stopped = index === 0 ? failure : new GatewayError(failure.code, failure.kind,
         `${failure.message}; the cascade of ${AUTO_PREFIX}${name} stopped before trying ${model} (attempt ${index + 1} of ${order.length})`, { status: failure.status, retryable: failure.retryable });
+      // Name the models that did answer (none on a first refusal), not the one refused.
+      if (index === 0) response.removeHeader('x-intime-model');
+      else response.setHeader('x-intime-model', order[index - 1]!);
+      response.setHeader('x-intime-attempts', String(index));
       return sendError(adapter, response, stopped, { headers: gateway.budgets.clockHeaders(identity) });
     }
     const result = await attempt.forward();
