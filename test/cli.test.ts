@@ -96,7 +96,10 @@ describe('intime demo', () => {
       expect(out).toContain('SIMULATED PROVIDER');
       expect(out).toMatch(/research-agent\s+4\s+\d+\s+\d+\s+0\s+0\.\d+/);
       expect(out).toMatch(/support-agent\s+2\s+\d+\s+\d+\s+0\s+0\.\d+/);
-      expect(out).toMatch(/total\s+6\s+\$0\.\d+/);
+      expect(out).toMatch(/invoice-pipeline\s+5\s+\d+\s+\d+\s+0\s+0\.\d+/);
+      expect(out).toMatch(/total\s+11\s+\$0\.\d+\s+\$0\.\d+/);
+      // The contract pipeline passes in the end and shows what it wasted on the way, by stage.
+      expect(out).toMatch(/extract\s+\$0\.\d+\s+\$0\.\d+\s+[\d.]+%\s+2\s+1\s+1/);
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }

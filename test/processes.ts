@@ -25,6 +25,17 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, cwd = REPO_R
   return { child, stdout: () => stdout, stderr: () => stderr, exited };
 }
 
+/** Runs a TypeScript script of the repository (scripts/...) as a child process. */
+export function runScript(path: string, args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', path, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  return { child, stdout: () => stdout, stderr: () => stderr, exited };
+}
+
 /** Starts `intime serve` and resolves once it prints where it listens. */
 export async function startGatewayProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliProcess & { url: string }> {
   const process = runCli(['serve', ...args], env);

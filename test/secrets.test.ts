@@ -58,6 +58,15 @@ describe('secrets', () => {
       await admin('GET', '/api/keys'),
       await admin('GET', '/api/spend?by=key'),
       await admin('GET', '/api/spend?by=run'),
+      await admin('GET', '/metrics'),
+      await admin('GET', '/api/live-runs'),
+      await admin('GET', '/api/alerts'),
+      await admin('GET', '/api/audit'),
+      await admin('GET', '/'),
+      await eventsSnapshot(gateway.url),
+      // Errors that name what was refused must not echo the credential they refused.
+      await (await fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${run.token}x` }, body: '{}' })).text(),
+      await (await fetch(`${gateway.url}/api/runs`, { headers: { authorization: `Bearer ${ADMIN}x` } })).text(),
     ];
     gateway.child.kill('SIGTERM');
     await gateway.exited;
@@ -70,5 +79,50 @@ describe('secrets', () => {
       }
     }
     expect(gateway.stderr()).toContain('call settled'); // debug logging was on, so the check above means something
+    expect(outputs.join('\n')).toContain('intime_'); // the metrics really were read
+    expect(outputs.join('\n')).toContain('event: runs'); // and the live feed
+  }, 60_000);
+
+  it('are stored hashed: the ledger holds the SHA-256 of each token, never the token', async () => {
+    const { hashToken } = await import('../src/gateway/secrets.js');
+    const Database = (await import('better-sqlite3')).default;
+    const gateway = await startGatewayProcess(['--port', String(await freePort()), '--data-dir', dataDir, '--config', join(dataDir, 'config.json')], { INTIME_ADMIN_TOKEN: ADMIN });
+    const post = async (path: string, body: unknown) => (await fetch(`${gateway.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` }, body: JSON.stringify(body) })).json() as Promise<Record<string, string>>;
+    const run = await post('/api/runs', { name: 'hashed' });
+    const key = await post('/api/keys', { name: 'hashed-key' });
+    const principal = await post('/api/principals', { name: 'ops', role: 'viewer' });
+    gateway.child.kill('SIGTERM');
+    await gateway.exited;
+    const db = new Database(join(dataDir, 'ledger.db'), { readonly: true });
+    const hashes = [
+      (db.prepare('SELECT token_hash AS h FROM runs WHERE id = ?').get(run.id) as { h: string }).h,
+      (db.prepare('SELECT token_hash AS h FROM keys WHERE name = ?').get('hashed-key') as { h: string }).h,
+      (db.prepare('SELECT token_hash AS h FROM principals WHERE name = ?').get('ops') as { h: string }).h,
+    ];
+    db.close();
+    expect(hashes).toEqual([hashToken(run.token!), hashToken(key.key!), hashToken(principal.token!)]);
   }, 60_000);
 });
+
+/** What the dashboard's live feed sends first, read for a moment and then closed. */
+async function eventsSnapshot(url: string): Promise<string> {
+  const abort = new AbortController();
+  const response = await fetch(`${url}/api/events`, { headers: { authorization: `Bearer ${ADMIN}` }, signal: abort.signal });
+  let text = '';
+  const reader = response.body!.getReader();
+  const timer = setTimeout(() => abort.abort(), 500);
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+      if (text.includes('event: runs')) break;
+    }
+  } catch {
+    // read until the timer, whatever came
+  } finally {
+    clearTimeout(timer);
+    abort.abort();
+  }
+  return text;
+}

@@ -6,6 +6,7 @@ import type { DemoRun } from '../demo/workload.js';
 import { CliError, DEFAULT_PORT } from './client.js';
 import { onShutdown, parsePort } from './serve.js';
 import { formatTable } from './table.js';
+import { wasteTable } from './reports.js';
 
 type RunView = ReturnType<typeof runView> & { token?: string };
 
@@ -27,6 +28,7 @@ export function registerDemoCommand(program: Command): void {
         import('../gateway/config.js'), import('../gateway/gateway.js'), import('../gateway/price-loader.js'),
         import('../sim/index.js'), import('../demo/workload.js'),
       ]);
+      const { invoicePipeline } = await import('../demo/invoice-pipeline.js');
       const config = loadConfig(undefined);
       const sim = simulated ? await startSim({ priceTable: loadPriceTable(config) }) : undefined;
       const gateway = await startGateway({ port: options.port, dataDir: options.dataDir, config, simUrl: sim?.url });
@@ -43,18 +45,25 @@ export function registerDemoCommand(program: Command): void {
       };
       const workload = { gatewayUrl: gateway.url, simulated, models: { openai: 'gpt-4o-mini', anthropic: 'claude-haiku-4-5' } };
       const created: RunView[] = [];
-      for (const [name, agent] of [['research-agent', researchAgent], ['support-agent', supportAgent]] as const) {
+      for (const [name, agent] of [['research-agent', researchAgent], ['support-agent', supportAgent], ['invoice-pipeline', invoicePipeline]] as const) {
         const run = await admin<RunView>('POST', '/api/runs', { name, project: 'demo' });
         created.push(run);
-        await agent({ name, token: run.token! } satisfies DemoRun, workload);
+        await agent({ name, token: run.token!, id: run.id } satisfies DemoRun & { id: string }, workload);
       }
       const runs = await Promise.all(created.map((run) => admin<RunView>('GET', `/api/runs/${run.id}`)));
       const total = runs.reduce((sum, run) => sum + parseUsd(run.spentUsd), 0n);
       console.log(`\nSpend per run  [${label}]\n`);
-      console.log(formatTable(['run', 'name', 'calls', 'input tok', 'output tok', 'estimated', 'spent (exact USD)', 'spent'],
+      const wasted = runs.reduce((sum, run) => sum + parseUsd(run.wastedUsd), 0n);
+      console.log(formatTable(['run', 'name', 'calls', 'input tok', 'output tok', 'estimated', 'spent (exact USD)', 'spent', 'wasted'],
         [...runs.map((run) => [run.id, run.name ?? '-', run.calls, run.inputTokens + run.cacheReadTokens + run.cacheWriteTokens,
-          run.outputTokens, run.estimatedCalls, run.spentUsd, displayUsd(parseUsd(run.spentUsd))]),
-          ['total', '', runs.reduce((n, run) => n + run.calls, 0), '', '', '', '', displayUsd(total)]]));
+          run.outputTokens, run.estimatedCalls, run.spentUsd, displayUsd(parseUsd(run.spentUsd)), displayUsd(parseUsd(run.wastedUsd))]),
+          ['total', '', runs.reduce((n, run) => n + run.calls, 0), '', '', '', '', displayUsd(total), displayUsd(wasted)]]));
+      const pipelineRun = runs.find((run) => run.name === 'invoice-pipeline');
+      if (pipelineRun) {
+        const waste = await admin<Parameters<typeof wasteTable>[0]>('GET', `/api/waste?by=stage&run=${pipelineRun.id}`);
+        console.log(`\nWaste of ${pipelineRun.id} (invoice-pipeline): every stage passed in the end; spend on outputs that failed their contract first\n`);
+        console.log(wasteTable(waste));
+      }
       console.log(`\nEach call is in the ledger (${options.dataDir}/ledger.db). Try: npx intime report ${runs[0]?.id}`);
       if (options.exit) {
         await gateway.close();

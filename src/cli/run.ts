@@ -5,6 +5,7 @@ import type { RunEndedEvent } from '../gateway/budgets.js';
 import type { callView, runView } from '../gateway/views.js';
 import { ApiClient, CliError } from './client.js';
 import { ClockDisplay } from './clock-display.js';
+import { addTaskOptions, taskFromFlags, type ForecastView, type TaskFlags } from './forecast.js';
 import { reportText } from './reports.js';
 import { signalProcessGroup } from './process-group.js';
 
@@ -14,7 +15,7 @@ type CallView = ReturnType<typeof callView>;
 /** Exit codes of `intime run` when InTime ended the command; otherwise the command's own. */
 export const EXIT_CODES = { gatewayError: 2, budget: 3, deadline: 4, stopped: 5 } as const;
 
-interface RunOptions {
+interface RunOptions extends TaskFlags {
   budget?: string;
   tokens?: number;
   calls?: number;
@@ -30,10 +31,10 @@ interface RunOptions {
 }
 
 export function registerRunCommand(program: Command): void {
-  program
+  const command = program
     .command('run')
     .description('run a command as a metered agent: its OpenAI/Anthropic calls go through InTime with a budget, and the clock stops it at zero')
-    .option('--budget <usd>', 'money budget in USD')
+    .option('--budget <usd>', 'money budget in USD, or "auto": the P90 of the forecast for the task (see --pipeline)')
     .option('--tokens <n>', 'token budget (input + output)', positiveInt)
     .option('--calls <n>', 'maximum model calls', positiveInt)
     .option('--deadline <duration>', 'wall-clock deadline, e.g. 90s, 30m, 2h', parseDuration)
@@ -45,7 +46,8 @@ export function registerRunCommand(program: Command): void {
     .option('--sim', 'embedded gateway with the simulated provider (no API keys)')
     .addOption(new Option('--policy <policy>', 'when a call\'s output does not fit: clamp it or refuse it').choices(['clamp', 'refuse']))
     .option('--grace <duration>', 'time between SIGINT, SIGTERM and SIGKILL', parseDuration, 3000)
-    .argument('<command...>', 'the command to run, after --')
+    .argument('<command...>', 'the command to run, after --');
+  addTaskOptions(command)
     .action(async (command: string[], options: RunOptions) => {
       process.exitCode = await runCommand(command, options);
     });
@@ -54,14 +56,25 @@ export function registerRunCommand(program: Command): void {
 async function runCommand(command: string[], options: RunOptions): Promise<number> {
   const started = Date.now();
   const target = await connect(options);
-  const run = await target.client.post<RunView>('/api/runs', {
-    name: options.name ?? command.join(' ').slice(0, 200),
+  const name = options.name ?? command.join(' ').slice(0, 200);
+  const auto = options.budget === 'auto';
+  const declared = auto || [options.pipeline, options.model, options.inputTokens, options.stages, options.tools, options.difficulty].some((flag) => flag !== undefined) ||
+    (options.tag?.length ?? 0) > 0 || (options.feature?.length ?? 0) > 0;
+  // The task's pipeline defaults to the run's name: runs of the same command learn from each other.
+  const task = declared ? { ...taskFromFlags(options), pipeline: options.pipeline ?? name } : undefined;
+  const run = await target.client.post<RunView & { forecast?: ForecastView | null }>('/api/runs', {
+    name,
+    task,
     budgetUsd: options.budget,
     budgetTokens: options.tokens,
     maxCalls: options.calls,
     deadlineMs: options.deadline,
     overflowPolicy: options.policy,
   });
+  if (auto && run.forecast) {
+    process.stderr.write(`intime run: budget auto: reserved $${run.budgetUsd}, the P90 forecast for ${task!.pipeline}` +
+      ` (P50 $${run.forecast.costUsd!.p50}, P99 $${run.forecast.costUsd!.p99}; ${run.forecast.summary})\n`);
+  }
   const base = target.url;
   const child = spawn(command[0]!, command.slice(1), {
     stdio: 'inherit',

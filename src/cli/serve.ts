@@ -14,15 +14,17 @@ export function registerServeCommands(program: Command): void {
     .option('--db <path>', 'ledger SQLite file (default <data-dir>/ledger.db)')
     .option('--config <file>', 'JSON config: providers, price files, limits')
     .option('--sim', 'use the built-in simulated provider as every upstream (no API keys needed)')
-    .action(async (options: { port: number; host: string; dataDir: string; db?: string; config?: string; sim?: boolean }) => {
+    .option('--otlp-endpoint <url>', 'export runs, steps and calls as OpenTelemetry traces to this OTLP/HTTP collector (e.g. http://127.0.0.1:4318)')
+    .action(async (options: { port: number; host: string; dataDir: string; db?: string; config?: string; sim?: boolean; otlpEndpoint?: string }) => {
       const [{ startGateway }, { startSim }] = await Promise.all([import('../gateway/gateway.js'), import('../sim/index.js')]);
       const config = loadConfig(options.config);
       const sim = options.sim ? await startSim({ priceTable: loadPriceTable(config) }) : undefined;
       const gateway = await startGateway({
-        port: options.port, host: options.host, dataDir: options.dataDir, db: options.db, config, simUrl: sim?.url,
+        port: options.port, host: options.host, dataDir: options.dataDir, db: options.db, config, simUrl: sim?.url, otlpEndpoint: options.otlpEndpoint,
       });
       process.stderr.write(`intime gateway listening on ${gateway.url}${sim ? '  [SIMULATED PROVIDER: no real model is called]' : ''}\n`);
       process.stderr.write(`  OpenAI base URL: ${gateway.url}/v1   Anthropic base URL: ${gateway.url}\n`);
+      process.stderr.write(`  dashboard: ${gateway.url}/   metrics: ${gateway.url}/metrics${gateway.gateway.otlp ? '   OTLP export: on' : ''}\n`);
       if (gateway.generatedAdminToken) {
         process.stderr.write(`  admin token (shown once, kept in ${options.dataDir}/admin-token): ${gateway.generatedAdminToken}\n`);
       }

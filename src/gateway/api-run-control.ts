@@ -25,7 +25,11 @@ export async function handleRunControl(gateway: Gateway, request: IncomingMessag
   switch (action) {
     case 'stop':
       changed = run.state === 'running' || run.state === 'paused';
-      if (changed) await gateway.budgets.endRun(run.id, 'stopped', note ?? `stopped by ${principal.name}`);
+      if (changed) {
+        const started = performance.now();
+        await gateway.budgets.endRun(run.id, 'stopped', note ?? `stopped by ${principal.name}`);
+        gateway.metrics.observeStop((performance.now() - started) / 1000);
+      }
       break;
     case 'pause':
       changed = await gateway.budgets.pauseRun(run.id);

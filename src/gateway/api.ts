@@ -5,6 +5,10 @@ import type { BudgetRecord, Role, RunState, SpendDimension } from '../stores/led
 import { emptyTotals } from '../stores/ledger.js';
 import { handleApprovalsApi } from './approvals-api.js';
 import { handleRoutingApi } from './routing/policies-api.js';
+import { handleDashboardApi } from './api-dashboard.js';
+import { handleForecastApi } from './forecast-api.js';
+import { forecastVersusActual, forecastView, taskFromBody } from './forecasts.js';
+import { handleContractsApi } from './contracts-api.js';
 import type { Gateway } from './gateway.js';
 import { parseJsonObject, readBody, sendJson } from './http.js';
 import { handleRunControl } from './api-run-control.js';
@@ -21,9 +25,13 @@ const RUN_STATES: RunState[] = ['running', 'paused', 'stopped', 'exhausted', 'co
  * tokens and virtual keys get 403.
  */
 export async function handleApi(gateway: Gateway, request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
+  // Before authenticate: a run's own token may post verdicts on its calls.
+  if (await handleContractsApi(gateway, request, response, url)) return;
   const principal = await authenticate(gateway, request);
   if (await handleApprovalsApi(gateway, request, response, url, principal)) return;
   if (await handleRoutingApi(gateway, request, response, url, principal)) return;
+  if (await handleDashboardApi(gateway, request, response, url, principal)) return;
+  if (await handleForecastApi(gateway, request, response, url, principal)) return;
   const method = request.method ?? 'GET';
   const parts = url.pathname.split('/').filter(Boolean).slice(1); // drop "api"
   const route = `${method} /${parts.map((part, index) => (index % 2 === 1 ? ':id' : part)).join('/')}`;
@@ -57,17 +65,32 @@ export async function handleApi(gateway: Gateway, request: IncomingMessage, resp
         .filter((run) => canSee(principal, run.project));
       const totals = await gateway.ledger.runTotals(runs.map((run) => run.id));
       const clocks = await Promise.all(runs.map((run) => gateway.budgets.runClock(run.id)));
-      return sendJson(response, 200, { runs: runs.map((run, index) => runView(run, totals.get(run.id), clocks[index])) });
+      const tasks = await gateway.forecasts.store.listRunTasks(runs.map((run) => run.id));
+      return sendJson(response, 200, {
+        runs: runs.map((run, index) => {
+          const forecast = tasks.get(run.id)?.forecast;
+          // Forecast vs actual at a glance: the full forecast is on GET /api/runs/:id.
+          return { ...runView(run, totals.get(run.id), clocks[index]), forecast: forecast ? { status: forecast.status, costUsd: forecastView(forecast).costUsd } : null };
+        }),
+      });
     }
     case 'GET /runs/:id': {
       const run = await gateway.ledger.getRun(id!);
       if (!run) throw notFound(`run ${id}`);
       requireSee(principal, run.project, `run ${id}`);
       const totals = await gateway.ledger.runTotals([run.id]);
+      const runTotals = totals.get(run.id) ?? emptyTotals();
+      const task = await gateway.forecasts.store.getRunTask(run.id);
       return sendJson(response, 200, {
-        ...runView(run, totals.get(run.id), await gateway.budgets.runClock(run.id)),
+        ...runView(run, runTotals, await gateway.budgets.runClock(run.id)),
         lastModel: await gateway.ledger.lastModel(run.id),
         callsInFlight: gateway.inflight.count(run.id),
+        task: task?.task ?? null,
+        forecast: task?.forecast ? forecastVersusActual(task.forecast, {
+          cost: runTotals.cost,
+          tokens: runTotals.inputTokens + runTotals.cacheReadTokens + runTotals.cacheWriteTokens + runTotals.outputTokens,
+          calls: runTotals.calls,
+        }) : null,
       });
     }
     case 'GET /runs/:id/calls': {
@@ -95,6 +118,7 @@ export async function handleApi(gateway: Gateway, request: IncomingMessage, resp
         outputTokens: sum.outputTokens + row.outputTokens,
         calls: sum.calls + row.calls,
         estimatedCalls: sum.estimatedCalls + row.estimatedCalls,
+        wasted: (sum.wasted ?? 0n) + (row.wasted ?? 0n),
       }), emptyTotals());
       return sendJson(response, 200, { by, rows: rows.map(spendRowView), total: totalsView(total) });
     }
@@ -150,6 +174,18 @@ async function createRun(gateway: Gateway, body: Record<string, unknown>) {
     project ??= key.project;
   }
   const deadlineMs = optionalPositiveInt(body, 'deadlineMs');
+  // A declared task is forecast (and kept, for forecast vs actual); budget "auto" reserves its P90.
+  const task = body.task === undefined || body.task === null ? null : taskFromBody(body.task);
+  if (task && task.group === null) task.group = optionalString(body, 'name');
+  let budget: Money | null;
+  let forecast = null;
+  if (body.budgetUsd === 'auto') {
+    if (!task) throw invalidRequest('"budgetUsd": "auto" needs a "task" to forecast: its pipeline (or group), model, input size, features', 'task');
+    ({ budget, forecast } = await gateway.forecasts.autoBudget(task));
+  } else {
+    budget = optionalMoney(body, 'budgetUsd');
+    if (task) forecast = await gateway.forecasts.forecast(task);
+  }
   const token = newToken('it_run');
   const run = await gateway.ledger.createRun({
     id: newId('run'),
@@ -158,7 +194,7 @@ async function createRun(gateway: Gateway, body: Record<string, unknown>) {
     parentId,
     keyId,
     project,
-    budget: optionalMoney(body, 'budgetUsd'),
+    budget,
     budgetTokens: optionalPositiveInt(body, 'budgetTokens'),
     maxCalls: optionalPositiveInt(body, 'maxCalls'),
     deadlineAt: deadlineMs === null ? null : Date.now() + deadlineMs,
@@ -166,8 +202,13 @@ async function createRun(gateway: Gateway, body: Record<string, unknown>) {
     createdAt: Date.now(),
   });
   gateway.budgets.track(run);
+  if (task) await gateway.forecasts.store.saveRunTask({ runId: run.id, task, forecast, createdAt: run.createdAt });
   // The token is the run's API key for its agent: returned here once, stored only as a digest.
-  return { ...runView(run), token };
+  return {
+    ...runView(run),
+    token,
+    ...(task ? { task, forecast: forecast && forecastView(forecast), budgetSource: body.budgetUsd === 'auto' ? 'forecast P90' : null } : {}),
+  };
 }
 
 function budgetFrom(body: Record<string, unknown>): BudgetRecord {

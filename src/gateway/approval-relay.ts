@@ -5,6 +5,7 @@ import { toolCallCodec } from '../protocols/tool-call-codecs.js';
 import type { ObservedEvent, StreamToolWatcher } from '../protocols/tool-calls.js';
 import type { CallGate, HoldOutcome } from './approval-gate.js';
 import { sendJson } from './http.js';
+import { judgeWholeResponse } from './contracts.js';
 import { outcomeOf, sendSettledAnswer, type RelayArguments } from './relay-json.js';
 import type { CallOutcome } from './settle.js';
 
@@ -30,7 +31,8 @@ export async function relayHeldJson(
 
   const held = await gate.hold(toolCalls, abort.signal, () => cutReason()?.message);
   if (held.kind === 'release') {
-    const record = await settle(outcomeOf('ok', upstream.statusCode, null, usage, delivered, requestId));
+    // The output is judged as the model wrote it, before any denied tool call is removed.
+    const record = await settle({ ...outcomeOf('ok', upstream.statusCode, null, usage, delivered, requestId), contract: judgeWholeResponse(call, json) });
     const body = held.denied.size === 0 ? text : JSON.stringify(codec.withoutToolCalls(json, held.denied, held.text));
     sendSettledAnswer(relay, record, body);
     return true;

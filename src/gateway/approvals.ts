@@ -25,6 +25,8 @@ export interface ApprovalOptions {
   /** Where decisions are recorded for the audit trail. */
   audit: { record(entry: ApprovalAuditEntry): unknown };
   now?: () => number;
+  /** Told of every approval opened or decided: the live dashboard and alerts listen. */
+  onChange?: (record: ApprovalRecord) => void;
 }
 
 export type NewApproval = Pick<ApprovalRecord, 'runId' | 'callId' | 'toolCallId' | 'tool' | 'arguments' | 'protocol' | 'model'>;
@@ -87,6 +89,7 @@ export class ApprovalRegistry {
       this.waiting.set(record.id, { resolve, timer });
     });
     this.options.log.info('approval opened', { approval: record.id, call: record.callId, run: record.runId, tool: record.tool });
+    this.options.onChange?.(record);
     if (webhook) {
       postWebhook(webhook, {
         type: 'approval.requested',
@@ -155,6 +158,7 @@ export class ApprovalRegistry {
     // AUDIT: the one place approval decisions reach the audit trail.
     this.options.audit.record({ actor, action: AUDIT_ACTION[state], runId: record.runId, target: id, note });
     waiter?.resolve(record);
+    this.options.onChange?.(record);
     return record;
   }
 

@@ -54,7 +54,11 @@ export interface RunEndedEvent {
 export class BudgetKeeper {
   readonly book = new BudgetBook();
   readonly pauses = new PauseGate();
-  /** Emits 'run-ended' (RunEndedEvent) when a run leaves 'running' through this gateway. */
+  /**
+   * Emits 'run-ended' (RunEndedEvent) when a run leaves 'running' through this gateway;
+   * 'run-paused' / 'run-resumed' ({runId}), 'run-tracked' (RunRecord), 'call-admitted'
+   * ({runIds}) and 'call-settled' (CallRecord) for the live dashboard and the signals.
+   */
   readonly events = new EventEmitter();
   private readonly runs = new Map<string, RunRecord>();
   private readonly loading = new Map<ScopeId, Promise<void>>();
@@ -83,6 +87,7 @@ export class BudgetKeeper {
   track(run: RunRecord): void {
     this.runs.set(run.id, run);
     this.watchDeadline(run);
+    this.events.emit('run-tracked', run);
   }
 
   /** The run and its ancestors, with their current state. */
@@ -155,6 +160,7 @@ export class BudgetKeeper {
       throw error;
     }
     for (const run of chain) this.watchDeadline(run);
+    this.events.emit('call-admitted', { runIds: chain.map((run) => run.id) });
     return {
       outputTokens: result.outputTokens,
       capOutput: result.clamped || (requested === undefined && limited),
@@ -168,6 +174,7 @@ export class BudgetKeeper {
     const tokens = record.inputTokens + record.cacheReadTokens + record.cacheWriteTokens + record.outputTokens;
     const events = this.book.settle(record.id, { money: record.cost, tokens, calls: 1 }, this.now());
     for (const event of events) void this.fireThreshold(event);
+    this.events.emit('call-settled', record);
     for (const [scope, need] of this.pendingExhaustion) void this.exhaustOrWait(scope, need.code, need.money, need.tokens);
   }
 
@@ -264,6 +271,7 @@ export class BudgetKeeper {
     // Held calls of sub-runs wait on this run too: release every queue under it.
     let released = this.pauses.release(runId);
     for (const child of await this.ledger.listChildRuns(runId)) released += this.pauses.release(child.id);
+    this.events.emit('run-resumed', { runId });
     return released;
   }
 

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Protocol } from '../core/tokenizer.js';
 import type { UsdPerMillion } from '../core/prices.js';
 import type { RoutingPolicySpec } from './routing/registry.js';
+import { DEFAULT_BURN_ANOMALY, type BurnAnomalyOptions } from '../core/burn-anomaly.js';
 
 /** Where a provider lives and how to authenticate to it. Keys come from the environment or the file, never from logs. */
 export interface ProviderConfig {
@@ -57,6 +58,22 @@ export interface GatewayConfig {
   };
   /** Routing policies, requested as model `intime/auto:<name>` (the API can add more). */
   routing: { policies: Record<string, RoutingPolicySpec> };
+  /** Alerts: burn-rate anomalies per key and project, budget thresholds, approvals waiting. */
+  alerts: {
+    /** Where every alert is posted (Slack-compatible {text, blocks}). */
+    webhook?: string;
+    /** Burn-rate anomaly detection; false turns it off. */
+    burnRate: (BurnAnomalyOptions & { bucketMs: number }) | false;
+  };
+  /** GET /metrics: needs a control-API token that sees every project, unless public. */
+  metrics: { public: boolean };
+  /** OpenTelemetry export of runs, steps and calls as traces (OTLP/HTTP JSON). Off unless an endpoint is set. */
+  otlp: {
+    /** The collector's base URL (http://127.0.0.1:4318); spans go to <endpoint>/v1/traces. */
+    endpoint?: string;
+    headers?: Record<string, string>;
+    serviceName: string;
+  };
 }
 
 export const DEFAULT_PROVIDERS: Record<string, ProviderConfig> = {
@@ -80,6 +97,9 @@ export function defaultConfig(): GatewayConfig {
     budgets: { overflowPolicy: 'clamp', defaultMaxOutputTokens: 16_384, softThreshold: 0.8 },
     approvals: { tools: [], timeoutMs: 300_000, onDeny: 'strip' },
     routing: { policies: {} },
+    alerts: { burnRate: { ...DEFAULT_BURN_ANOMALY, bucketMs: 300_000 } },
+    metrics: { public: false },
+    otlp: { serviceName: 'intime' },
   };
 }
 
@@ -116,6 +136,19 @@ export function loadConfig(path: string | undefined): GatewayConfig {
     config.routing = { policies: file.routing.policies };
   }
   if (file.approvals) config.approvals = approvalsConfig({ ...config.approvals, ...file.approvals }, path);
+  if (file.alerts) config.alerts = alertsConfig(file.alerts, config.alerts, path);
+  if (file.metrics) {
+    if (typeof file.metrics.public !== 'boolean') throw new ConfigError(`config ${path}: metrics.public must be true or false`);
+    config.metrics = { public: file.metrics.public };
+  }
+  if (file.otlp) {
+    const { endpoint, headers, serviceName } = file.otlp;
+    if (endpoint !== undefined && (typeof endpoint !== 'string' || !/^https?:\/\//.test(endpoint))) throw new ConfigError(`config ${path}: otlp.endpoint must be an http(s) URL`);
+    if (headers !== undefined && (typeof headers !== 'object' || headers === null || Object.values(headers).some((value) => typeof value !== 'string'))) {
+      throw new ConfigError(`config ${path}: otlp.headers must map header names to strings`);
+    }
+    config.otlp = { endpoint, headers, serviceName: typeof serviceName === 'string' && serviceName !== '' ? serviceName : config.otlp.serviceName };
+  }
   return config;
 }
 
@@ -126,6 +159,23 @@ function approvalsConfig(approvals: GatewayConfig['approvals'], path: string): G
   if (!Number.isSafeInteger(approvals.timeoutMs) || approvals.timeoutMs < 1) throw new ConfigError(`config ${path}: approvals.timeoutMs must be a positive integer`);
   if (approvals.onDeny !== 'strip' && approvals.onDeny !== 'stop') throw new ConfigError(`config ${path}: approvals.onDeny must be strip or stop`);
   return approvals;
+}
+
+function alertsConfig(file: Partial<GatewayConfig['alerts']>, defaults: GatewayConfig['alerts'], path: string): GatewayConfig['alerts'] {
+  if (file.webhook !== undefined && (typeof file.webhook !== 'string' || !/^https?:\/\//.test(file.webhook))) {
+    throw new ConfigError(`config ${path}: alerts.webhook must be an http(s) URL`);
+  }
+  let burnRate = defaults.burnRate;
+  if (file.burnRate === false) burnRate = false;
+  else if (file.burnRate !== undefined) {
+    burnRate = { ...(defaults.burnRate || { ...DEFAULT_BURN_ANOMALY, bucketMs: 300_000 }), ...file.burnRate };
+    for (const [name, value] of Object.entries(burnRate)) {
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new ConfigError(`config ${path}: alerts.burnRate.${name} must be a non-negative number`);
+    }
+    if (burnRate.bucketMs < 1000) throw new ConfigError(`config ${path}: alerts.burnRate.bucketMs must be at least 1000`);
+    if (burnRate.alpha <= 0 || burnRate.alpha > 1) throw new ConfigError(`config ${path}: alerts.burnRate.alpha must be in (0, 1]`);
+  }
+  return { webhook: file.webhook ?? defaults.webhook, burnRate };
 }
 
 export function providerApiKey(provider: ProviderConfig, env: NodeJS.ProcessEnv = process.env): string | undefined {

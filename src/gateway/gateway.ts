@@ -6,9 +6,11 @@ import { Agent } from 'undici';
 import type { PriceTable } from '../core/prices.js';
 import { SqliteLedger } from '../stores/sqlite-ledger.js';
 import { SqliteApprovalStore } from '../stores/sqlite-approvals.js';
+import { SqliteForecastStore } from '../stores/sqlite-forecasts.js';
+import { ForecastService } from './forecasts.js';
 import { ApprovalRegistry } from './approvals.js';
 import type { LedgerStore } from '../stores/ledger.js';
-import { loadConfig, type GatewayConfig } from './config.js';
+import { ConfigError, loadConfig, type GatewayConfig } from './config.js';
 import { AuditLog } from './audit.js';
 import { BudgetKeeper } from './budgets.js';
 import { IdentityResolver } from './identity.js';
@@ -22,6 +24,11 @@ import { routeRequest } from './routes.js';
 import { newToken } from './secrets.js';
 import { simulatedProviders } from './upstreams.js';
 import { RoutingRegistry } from './routing/registry.js';
+import { AlertCenter } from './alerts.js';
+import { LiveHub } from './live.js';
+import { GatewayMetrics } from './metrics.js';
+import { OtlpExporter } from './otlp.js';
+import { approvalChanged, seedBurnBaselines, thresholdCrossed, wireSignals } from './signals.js';
 
 /** Everything one gateway process shares across calls. */
 export interface Gateway {
@@ -34,6 +41,8 @@ export interface Gateway {
   audit: AuditLog;
   /** Approval gates: policies, pending approvals, decisions. */
   approvals: ApprovalRegistry;
+  /** Forecasts of a task's cost from finished runs; budget "auto". */
+  forecasts: ForecastService;
   dispatcher: Agent;
   log: Logger;
   adminToken: string;
@@ -41,6 +50,12 @@ export interface Gateway {
   simulated: boolean;
   /** Routing policies for intime/auto:<policy> and what the router has learned. */
   routing: RoutingRegistry;
+  /** What changed, for the live dashboard's event streams. */
+  live: LiveHub;
+  alerts: AlertCenter;
+  metrics: GatewayMetrics;
+  /** Set when OTLP export is configured. */
+  otlp: OtlpExporter | undefined;
 }
 
 export interface GatewayOptions {
@@ -58,6 +73,8 @@ export interface GatewayOptions {
   log?: Logger;
   /** The time for budget windows and deadlines (tests move it). */
   now?: () => number;
+  /** OTLP/HTTP collector base URL; overrides the config's otlp.endpoint. */
+  otlpEndpoint?: string;
 }
 
 export interface RunningGateway {
@@ -81,6 +98,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
   await reconcileReservations(ledger, prices, log);
   const inflight = new InFlightCalls();
   const audit = new AuditLog(ledger, log, options.now);
+  // Signals need the whole gateway; callbacks made before it exists reach it through this.
+  let self: Gateway | undefined;
   const budgets = new BudgetKeeper(ledger, inflight, log, {
     defaultPolicy: config.budgets.overflowPolicy,
     defaultMaxOutputTokens: config.budgets.defaultMaxOutputTokens,
@@ -88,6 +107,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     pauseHoldMs: config.pauseHoldMs,
     now: options.now,
     onThreshold(event, budget) {
+      if (self) thresholdCrossed(self, event, budget);
       const url = budget?.webhook ?? config.budgets.webhook;
       if (!url) return;
       const limit = event.limits.money;
@@ -112,8 +132,11 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     log,
     stopRun: (runId, reason) => budgets.endRun(runId, 'stopped', reason),
     audit,
+    onChange: (record) => self && approvalChanged(self, record),
   });
   await approvals.start();
+  const otlpEndpoint = options.otlpEndpoint ?? config.otlp.endpoint;
+  if (otlpEndpoint !== undefined && !/^https?:\/\/[^/]/.test(otlpEndpoint)) throw new ConfigError(`the OTLP endpoint must be an http(s) URL, not "${otlpEndpoint}"`);
   const gateway: Gateway = {
     config,
     prices,
@@ -121,6 +144,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     identities: new IdentityResolver(ledger),
     budgets,
     approvals,
+    forecasts: new ForecastService(new SqliteForecastStore(ledger.database), prices),
     inflight,
     audit,
     dispatcher: new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: null }),
@@ -128,7 +152,14 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     adminToken,
     simulated: options.simUrl !== undefined,
     routing: new RoutingRegistry(config.routing.policies, join(dataDir, 'routing-policies.json'), prices),
+    live: new LiveHub(),
+    alerts: new AlertCenter(config.alerts, log, options.now),
+    metrics: new GatewayMetrics(() => gateway),
+    otlp: otlpEndpoint ? new OtlpExporter({ endpoint: otlpEndpoint, headers: config.otlp.headers, serviceName: config.otlp.serviceName, log }) : undefined,
   };
+  self = gateway;
+  seedBurnBaselines(gateway);
+  wireSignals(gateway);
   const server = createServer((request, response) => {
     routeRequest(gateway, request, response).catch((error: unknown) => {
       log.error('unhandled request error', { error: (error as Error).stack });
@@ -153,6 +184,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     async close() {
       budgets.stop();
       approvals.close();
+      gateway.live.emit('close');
+      await gateway.otlp?.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await gateway.dispatcher.close().catch(() => undefined);

@@ -20,10 +20,20 @@ function tooLarge(limit: number): GatewayError {
 }
 
 /** Parses a JSON object body, refusing anything else with a clear error. */
+/**
+ * Deeper than any request of these APIs needs (content parts and tool schemas nest a few
+ * dozen levels at most), shallow enough that every recursive walk over the body is safe.
+ */
+export const MAX_JSON_DEPTH = 128;
+
 export function parseJsonObject(body: Buffer): Record<string, unknown> {
   let value: unknown;
+  const text = body.toString('utf8');
+  if (nestingExceeds(text, MAX_JSON_DEPTH)) {
+    throw new GatewayError('too_deeply_nested', 'invalid_request', `the request body nests objects or arrays more than ${MAX_JSON_DEPTH} levels deep`);
+  }
   try {
-    value = JSON.parse(body.toString('utf8'));
+    value = JSON.parse(text);
   } catch {
     throw new GatewayError('invalid_json', 'invalid_request', 'the request body is not valid JSON');
   }
@@ -57,4 +67,24 @@ export const HOP_BY_HOP = new Set([
 export function headerValue(request: IncomingMessage, name: string): string | undefined {
   const value = request.headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+/** True when brackets outside JSON strings open deeper than `limit`: one pass, no allocation. */
+export function nestingExceeds(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (inString) {
+      if (code === 0x5c) i++; // backslash: skip the escaped character
+      else if (code === 0x22) inString = false;
+    } else if (code === 0x22) {
+      inString = true;
+    } else if (code === 0x7b || code === 0x5b) {
+      if (++depth > limit) return true;
+    } else if (code === 0x7d || code === 0x5d) {
+      depth--;
+    }
+  }
+  return false;
 }

@@ -6,6 +6,7 @@ import { asGatewayError, GatewayError } from '../protocols/errors.js';
 import type { CallRecord, Identity } from '../stores/ledger.js';
 import type { Admission } from './budgets.js';
 import type { Gateway } from './gateway.js';
+import { readAttempt, resolveExpectedOutput } from './contracts.js';
 import { HOP_BY_HOP, parseJsonObject, readBody, sendJson } from './http.js';
 import { readLabel } from './identity.js';
 import { relayJson } from './relay-json.js';
@@ -32,9 +33,11 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
   let upstream: Upstream;
   let requestBody: Buffer | string;
   let admission: Admission;
+  let bodyReadAt = startedAtMonotonic;
   try {
     identity = await gateway.identities.resolve(request);
     const body = await readBody(request, gateway.config.maxBodyBytes);
+    bodyReadAt = performance.now();
     const clientBody = parseJsonObject(body);
     const parsed = adapter.parse(clientBody);
     // intime/auto:<policy>: the cascade makes its own calls, one per attempt.
@@ -46,6 +49,7 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
         { param: 'model', retryable: false });
     }
     upstream = resolveUpstream(gateway.config, parsed.protocol, parsed.model, price);
+    const contract = await resolveExpectedOutput(gateway, request, parsed.protocol, clientBody);
     call = {
       id: newId('call'),
       identity,
@@ -57,9 +61,12 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
       startedAt: Date.now(),
       startedAtMonotonic,
       firstTokenAtMonotonic: null,
+      contract,
+      ...readAttempt(request),
     };
     const promptTokens = countPromptTokens(parsed.protocol, parsed.upstreamBody);
     admission = await gateway.budgets.admit(call, promptTokens, body.includes('cache_control'), abort.signal);
+    call.outputCap = admission.capOutput ? admission.outputTokens : parsed.maxOutputTokens;
     let upstreamBody = parsed.upstreamBody;
     if (admission.capOutput) upstreamBody = adapter.capOutput(upstreamBody, admission.outputTokens, upstream.provider);
     // Forward the client's bytes untouched unless metering, the budget or routing changed the body.
@@ -110,6 +117,8 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
     },
   });
 
+  // The gateway's own time: from the request read to forwarding it (parse, price, count, reserve; a paused run's hold too).
+  gateway.metrics.observeOverhead((performance.now() - bodyReadAt) / 1000);
   let upstreamResponse: Dispatcher.ResponseData;
   try {
     upstreamResponse = await gateway.dispatcher.request({

@@ -6,6 +6,7 @@ import { GatewayError } from '../protocols/errors.js';
 import type { CallRecord } from '../stores/ledger.js';
 import type { CallGate } from './approval-gate.js';
 import { relayHeldJson } from './approval-relay.js';
+import { judgeWholeResponse, verdictHeaders } from './contracts.js';
 import type { Gateway } from './gateway.js';
 import { HOP_BY_HOP, sendJson } from './http.js';
 import type { CallContext, CallOutcome } from './settle.js';
@@ -65,7 +66,9 @@ export async function relayJson(relay: RelayArguments): Promise<void> {
   }
   const usage = adapter.usageOf(json);
   if (gate && (await relayHeldJson({ ...relay, gate }, { json, text, usage, requestId }))) return;
-  const record = await settle(outcomeOf('ok', upstream.statusCode, null, usage, usage ? '' : adapter.outputTextOf(json), requestId ?? stringOrNull(json.id)));
+  const outcome = outcomeOf('ok', upstream.statusCode, null, usage, usage ? '' : adapter.outputTextOf(json), requestId ?? stringOrNull(json.id));
+  // Judged before settling so the verdict is in the same ledger write as the cost.
+  const record = await settle({ ...outcome, contract: judgeWholeResponse(call, json) });
   sendSettledAnswer(relay, record, text);
 }
 
@@ -75,6 +78,7 @@ export function sendSettledAnswer({ gateway, call, upstream, response }: RelayAr
     ...passthroughHeaders(upstream.headers),
     'content-length': Buffer.byteLength(body),
     ...(record ? costHeaders(record) : {}),
+    ...verdictHeaders(record),
     ...gateway.budgets.clockHeaders(call.identity),
   });
   response.end(body);

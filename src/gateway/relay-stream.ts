@@ -3,7 +3,9 @@ import { createParser } from 'eventsource-parser';
 import { GatewayError } from '../protocols/errors.js';
 import { eventJson, serializeEvent, type SseEvent } from '../protocols/sse.js';
 import { StreamHold } from './approval-relay.js';
+import { streamJudge } from './contracts.js';
 import { passthroughHeaders, upstreamRequestId, type RelayArguments } from './relay-json.js';
+import type { CallRecord } from '../stores/ledger.js';
 import type { CallOutcome } from './settle.js';
 
 /**
@@ -18,7 +20,10 @@ export async function relayStream(relay: RelayArguments): Promise<void> {
   const hold = relay.gate && new StreamHold(relay.gate, call.request.protocol);
   const meter = adapter.meterStream(call.request);
   const requestId = upstreamRequestId(upstream.headers);
+  const judge = streamJudge(call);
   const outcome = (status: CallOutcome['status'], httpStatus: number, errorCode: string | null): CallOutcome => ({
+    // Only a stream that finished has an output to judge.
+    contract: status === 'ok' ? judge?.judge() : undefined,
     status, httpStatus, errorCode,
     reported: meter.usage,
     reportedFinal: meter.usageFinal,
@@ -32,6 +37,9 @@ export async function relayStream(relay: RelayArguments): Promise<void> {
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache',
     'x-intime-call-id': call.id,
+    // Headers leave before the output exists: the verdict is in the ledger (GET /api/calls/:id)
+    // and in an SSE comment just before the stream's final event.
+    ...(call.contract ? { 'x-intime-contract-verdict': 'pending' } : {}),
     ...gateway.budgets.clockHeaders(call.identity),
   });
   response.flushHeaders();
@@ -66,6 +74,7 @@ export async function relayStream(relay: RelayArguments): Promise<void> {
         // Every event of these protocols is JSON but OpenAI's [DONE]; garbage from a broken
         // upstream would only make the agent's SDK throw, so it is dropped, not relayed.
         if (json === undefined && event.data !== '[DONE]') continue;
+        if (json) judge?.observe(json);
         if (!meter.observe(event, json)) continue;
         if (hold?.take(event, json)) {
           finished ||= adapter.isFinalEvent(event, json);
@@ -74,7 +83,8 @@ export async function relayStream(relay: RelayArguments): Promise<void> {
         if (adapter.isFinalEvent(event, json)) {
           finished = true;
           await flush();
-          await settle(outcome('ok', upstream.statusCode, null));
+          const record = await settle(outcome('ok', upstream.statusCode, null));
+          if (record?.contractName) batch += verdictComment(record);
         }
         call.firstTokenAtMonotonic ??= performance.now();
         batch += serializeEvent(event);
@@ -128,4 +138,10 @@ function drained(response: ServerResponse): Promise<void> {
     response.on('drain', done);
     response.on('close', done);
   });
+}
+
+/** An SSE comment: SDKs skip it, a raw reader of the stream sees the verdict before the end. */
+function verdictComment(record: CallRecord): string {
+  const violation = record.contractViolation ? ` ${JSON.stringify(record.contractViolation)}` : '';
+  return `: x-intime-contract-verdict ${record.contractVerdict ?? 'none'} ${encodeURIComponent(record.contractName ?? '')}${record.contractVersion ? `@${record.contractVersion}` : ''}${violation}\n\n`;
 }

@@ -8,6 +8,8 @@ import { handleApi } from './api.js';
 import type { Gateway } from './gateway.js';
 import { sendJson } from './http.js';
 import { handleModelCall, sendError } from './model-call.js';
+import { serveDashboardAsset } from './dashboard-assets.js';
+import { authenticate, requireSee } from './authorize.js';
 
 /** Model endpoints, at the paths the official SDKs call (with and without the /v1 prefix). */
 const MODEL_ROUTES = new Map<string, ProtocolAdapter>([
@@ -28,6 +30,20 @@ export async function routeRequest(gateway: Gateway, request: IncomingMessage, r
   if (url.pathname === '/healthz') {
     return sendJson(response, 200, { ok: true, simulated: gateway.simulated });
   }
+  if (url.pathname === '/metrics') {
+    try {
+      // Metrics span every project: a token that sees them all, unless the config makes them public.
+      if (!gateway.config.metrics.public) requireSee(await authenticate(gateway, request), null, 'metrics across projects');
+    } catch (error) {
+      const failure = asGatewayError(error);
+      return sendJson(response, failure.status, { error: { code: failure.code, message: failure.message } });
+    }
+    const text = await gateway.metrics.text();
+    response.writeHead(200, { 'content-type': gateway.metrics.registry.contentType, 'cache-control': 'no-store' });
+    response.end(text);
+    return;
+  }
+  if (serveDashboardAsset(request, response, url.pathname)) return;
   if (url.pathname.startsWith('/api/')) {
     try {
       return await handleApi(gateway, request, response, url);

@@ -2,7 +2,8 @@ import { costOf, type ModelPrice } from '../core/prices.js';
 import { countPromptTokens, countTextTokens } from '../core/tokenizer.js';
 import type { Usage } from '../core/usage.js';
 import type { CallRequest } from '../protocols/adapter.js';
-import type { CallRecord, CallStatus, Identity } from '../stores/ledger.js';
+import type { ExpectedOutput } from '../contracts/expected-output.js';
+import type { CallRecord, CallStatus, ContractJudgement, Identity } from '../stores/ledger.js';
 
 /** What the gateway knows about one call while it is in flight. */
 export interface CallContext {
@@ -18,6 +19,16 @@ export interface CallContext {
   firstTokenAtMonotonic: number | null;
   /** Set on the attempts of a routed call (intime/auto:<policy>). */
   routePolicy?: string;
+  /**
+   * Output tokens the provider was told it may generate (the agent's max tokens, or the cap
+   * the budget set): an estimate of output is never above it, because no provider bills more.
+   */
+  outputCap?: number | undefined;
+  /** The output contract that judges this call, when the request carries or names one. */
+  contract?: ExpectedOutput | undefined;
+  /** Set by the library on retries and escalations (x-intime-attempt, x-intime-retry-of). */
+  attempt?: number;
+  retryOf?: string | null;
 }
 
 export interface CallOutcome {
@@ -33,6 +44,8 @@ export interface CallOutcome {
   /** Whether the upstream did generate (and so bill) anything: false for refusals and errors. */
   billable: boolean;
   upstreamRequestId: string | null;
+  /** The contract's verdict on the output, when the call completed and a contract applied. */
+  contract?: ContractJudgement | undefined;
 }
 
 /**
@@ -55,7 +68,9 @@ export function priceCall(call: CallContext, outcome: CallOutcome): CallRecord {
       inputTokens: reportedPrompt ? outcome.reported!.inputTokens : countPromptTokens(call.request.protocol, call.request.upstreamBody),
       cacheReadTokens: reportedPrompt ? outcome.reported!.cacheReadTokens : 0,
       cacheWriteTokens: reportedPrompt ? outcome.reported!.cacheWriteTokens : 0,
-      outputTokens: Math.max(countTextTokens(outcome.deliveredOutput), outcome.reported?.outputTokens ?? 0),
+      // What was delivered is counted with our tokenizer; a malformed body counts its JSON syntax
+      // too. Either may overshoot what the provider could have generated: bounded by the cap.
+      outputTokens: Math.min(call.outputCap ?? Infinity, Math.max(countTextTokens(outcome.deliveredOutput), outcome.reported?.outputTokens ?? 0)),
       reasoningTokens: outcome.reported?.reasoningTokens ?? 0,
     };
   }
@@ -84,6 +99,13 @@ export function priceCall(call: CallContext, outcome: CallOutcome): CallRecord {
     latencyMs: round(now - call.startedAtMonotonic),
     timeToFirstTokenMs: call.firstTokenAtMonotonic === null ? null : round(call.firstTokenAtMonotonic - call.startedAtMonotonic),
     routePolicy: call.routePolicy ?? null,
+    contractVerdict: outcome.contract?.verdict ?? 'none',
+    // A contract that applied but never judged (the call failed first) is still named.
+    contractName: outcome.contract?.name ?? call.contract?.name ?? null,
+    contractVersion: outcome.contract?.version ?? call.contract?.version ?? null,
+    contractViolation: outcome.contract?.violation ?? null,
+    attempt: call.attempt ?? 1,
+    retryOf: call.retryOf ?? null,
   };
 }
 

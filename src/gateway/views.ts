@@ -37,6 +37,8 @@ export function runView(run: RunRecord, totals: SpendTotals = emptyTotals(), clo
     outputTokens: totals.outputTokens,
     calls: totals.calls,
     estimatedCalls: totals.estimatedCalls,
+    /** Spend on this run's own calls whose output failed its contract. */
+    wastedUsd: usd(totals.wasted ?? 0n),
     createdAt: iso(run.createdAt),
     endedAt: iso(run.endedAt),
   };
@@ -68,7 +70,15 @@ export function callView(call: CallRecord) {
     startedAt: iso(call.startedAt),
     latencyMs: call.latencyMs,
     timeToFirstTokenMs: call.timeToFirstTokenMs,
-    routePolicy: call.routePolicy,
+    routePolicy: call.routePolicy ?? null,
+    contract: {
+      verdict: call.contractVerdict ?? 'none',
+      name: call.contractName ?? null,
+      version: call.contractVersion ?? null,
+      violation: call.contractViolation ?? null,
+    },
+    attempt: call.attempt ?? 1,
+    retryOf: call.retryOf ?? null,
   };
 }
 
@@ -85,6 +95,7 @@ export function totalsView(totals: SpendTotals) {
     outputTokens: totals.outputTokens,
     calls: totals.calls,
     estimatedCalls: totals.estimatedCalls,
+    wastedUsd: usd(totals.wasted ?? 0n),
   };
 }
 

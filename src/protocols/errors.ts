@@ -6,11 +6,13 @@
 export type ErrorCode =
   | 'invalid_request'
   | 'invalid_json'
+  | 'too_deeply_nested'
   | 'missing_model'
   | 'request_too_large'
   | 'invalid_api_key'
   | 'permission_denied'
   | 'not_found'
+  | 'contract_not_found'
   | 'model_not_priced'
   | 'provider_not_configured'
   | 'protocol_not_supported'

@@ -16,7 +16,7 @@ export function eventJson(event: SseEvent): Record<string, unknown> | undefined 
   if (event.data === '[DONE]' || event.data.length === 0) return undefined;
   try {
     const value: unknown = JSON.parse(event.data);
-    return value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : undefined;
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
   } catch {
     return undefined;
   }

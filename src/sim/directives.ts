@@ -7,6 +7,14 @@ import type { IncomingHttpHeaders } from 'node:http';
 export const FAULTS = ['429', '500', 'disconnect-mid-stream', 'no-usage', 'slow-drip', 'malformed-json'] as const;
 export type Fault = (typeof FAULTS)[number];
 
+/**
+ * Silent failures of structured output (x-sim-output): the call succeeds and is billed,
+ * but the document is broken (malformed, truncated), hollow (`{}`), or schema-valid with
+ * wrong values that only a check catches.
+ */
+export const OUTPUT_FAULTS = ['malformed', 'wrong-values', 'empty-object', 'truncated'] as const;
+export type OutputFault = (typeof OUTPUT_FAULTS)[number];
+
 export interface SimDirectives {
   /** Exact number of text tokens to generate (still capped by the request's max tokens). */
   outputTokens: number | undefined;
@@ -21,12 +29,16 @@ export interface SimDirectives {
   toolArguments: string | undefined;
   /** Text tokens to stream before the tool call. */
   textBeforeTool: number;
-  /** x-sim-fault-models: the fault applies only to these models (all when unset). */
+  /** x-sim-fault-models: the fault and the output fault apply only to these models (all when unset). */
   faultModels: string[] | undefined;
   /** x-sim-fail-models: these models answer structured-output requests with a document that breaks the schema. */
   failModels: string[];
   /** Set per call from failModels: this model breaks the requested schema. */
   breakContract: boolean;
+  /** The structured document (JSON text) the model answers with: the "right answer" a test scripts. */
+  outputJson: string | undefined;
+  /** A silent failure applied to the structured document or tool arguments. */
+  outputFault: OutputFault | undefined;
 }
 
 /** A directive header that makes no sense: answered as a 400 so typos don't pass silently. */
@@ -53,6 +65,18 @@ export function readDirectives(headers: IncomingHttpHeaders): SimDirectives {
       throw new DirectiveError('x-sim-tool-args', 'not valid JSON');
     }
   }
+  const outputFault = single(headers, 'x-sim-output');
+  if (outputFault !== undefined && !(OUTPUT_FAULTS as readonly string[]).includes(outputFault)) {
+    throw new DirectiveError('x-sim-output', `expected one of ${OUTPUT_FAULTS.join(', ')}`);
+  }
+  const outputJson = single(headers, 'x-sim-output-json');
+  if (outputJson !== undefined) {
+    try {
+      JSON.parse(outputJson);
+    } catch {
+      throw new DirectiveError('x-sim-output-json', 'not valid JSON');
+    }
+  }
   return {
     outputTokens: number(headers, 'x-sim-output-tokens', true),
     latencyMs: Math.max(number(headers, 'x-sim-latency-ms', false) ?? 0, 0),
@@ -64,13 +88,15 @@ export function readDirectives(headers: IncomingHttpHeaders): SimDirectives {
     faultModels: list(headers, 'x-sim-fault-models'),
     failModels: list(headers, 'x-sim-fail-models') ?? [],
     breakContract: false,
+    outputJson,
+    outputFault: outputFault as OutputFault | undefined,
   };
 }
 
 /** The directives as they apply to one model: model-scoped faults and contract failures resolved. */
 export function directivesForModel(directives: SimDirectives, model: string): SimDirectives {
   const faulty = directives.faultModels === undefined || directives.faultModels.includes(model);
-  return { ...directives, fault: faulty ? directives.fault : undefined, breakContract: directives.failModels.includes(model) };
+  return { ...directives, fault: faulty ? directives.fault : undefined, outputFault: faulty ? directives.outputFault : undefined, breakContract: directives.failModels.includes(model) };
 }
 
 function list(headers: IncomingHttpHeaders, name: string): string[] | undefined {

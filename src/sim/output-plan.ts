@@ -1,9 +1,10 @@
 import { countTextTokens } from '../core/tokenizer.js';
-import { sampleFromSchema } from './json-schema-sample.js';
+import { sampleFromSchema, type JsonValue } from './json-schema-sample.js';
+import { documentText } from './output-faults.js';
 import { newId } from './ids.js';
 import type { SimulatedCall } from './simulated-call.js';
 import { SimError } from './errors.js';
-import { asciiJson, onePiecePerToken, truncateToTokens } from './token-pieces.js';
+import { onePiecePerToken, truncateToTokens } from './token-pieces.js';
 import { proseTokens } from './vocabulary.js';
 
 /** What the simulated model answers, decided before the first byte is written. */
@@ -43,10 +44,11 @@ export function planOutput(call: SimulatedCall): OutputPlan {
     const count = Math.min(directives.outputTokens ?? DEFAULT_MIN_TOKENS, cap);
     return { textPieces: proseTokens(call.seed, count), toolCall: undefined, finish: 'stop', outputTokens: count };
   }
-  if (call.jsonSchema !== undefined) {
+  if (call.jsonSchema !== undefined || directives.outputJson !== undefined || directives.outputFault !== undefined) {
     // Structured output is as long as its document; x-sim-output-tokens can only cut it.
-    const document = onePiecePerToken(asciiJson(sampleFromSchema(call.jsonSchema, call.seed)));
-    const textPieces = truncateToTokens(document, Math.min(cap, directives.outputTokens ?? Infinity));
+    const value = directives.outputJson !== undefined ? (JSON.parse(directives.outputJson) as JsonValue) : sampleFromSchema(call.jsonSchema ?? {}, call.seed);
+    const document = tokenize(documentText(value, directives.outputFault), 'x-sim-output-json');
+    const textPieces = truncateToTokens(document, Math.min(cap, directives.outputTokens ?? Infinity, truncation(directives.outputFault, document.length)));
     return { textPieces, toolCall: undefined, finish: textPieces.length < document.length ? 'length' : 'stop', outputTokens: textPieces.length };
   }
   const wanted = directives.outputTokens ?? DEFAULT_MIN_TOKENS + (call.seed % (DEFAULT_MAX_TOKENS - DEFAULT_MIN_TOKENS + 1));
@@ -62,15 +64,10 @@ function planToolCall(call: SimulatedCall, cap: number): OutputPlan {
   const room = cap - textPieces.length - nameTokens;
   // Without room for the whole name there is no call at all, only the text, cut short.
   if (room < 0) return { textPieces, toolCall: undefined, finish: 'length', outputTokens: textPieces.length };
-  const fullArguments = directives.breakContract ? CONTRACT_BREAKING_ARGUMENTS
-    : directives.toolArguments !== undefined ? asciiJson(JSON.parse(directives.toolArguments)) : tool.schema === undefined ? '{}' : asciiJson(sampleFromSchema(tool.schema, call.seed));
-  let allPieces: string[];
-  try {
-    allPieces = onePiecePerToken(fullArguments);
-  } catch (error) {
-    throw new SimError('invalid_request', `x-sim-tool-args could not be tokenized: ${(error as Error).message}`);
-  }
-  const argumentPieces = truncateToTokens(allPieces, room);
+  const scripted = directives.breakContract ? CONTRACT_BREAKING_ARGUMENTS : directives.toolArguments ?? directives.outputJson;
+  const value = scripted !== undefined ? (JSON.parse(scripted) as JsonValue) : tool.schema === undefined ? {} : sampleFromSchema(tool.schema, call.seed);
+  const allPieces = tokenize(documentText(value, directives.outputFault), 'x-sim-tool-args');
+  const argumentPieces = truncateToTokens(allPieces, Math.min(room, truncation(directives.outputFault, allPieces.length)));
   const idPrefix = call.protocol === 'anthropic-messages' ? 'toolu_' : 'call_';
   return {
     textPieces,
@@ -78,4 +75,17 @@ function planToolCall(call: SimulatedCall, cap: number): OutputPlan {
     finish: argumentPieces.length < allPieces.length ? 'length' : 'tool_call',
     outputTokens: textPieces.length + nameTokens + argumentPieces.length,
   };
+}
+
+function tokenize(text: string, header: string): string[] {
+  try {
+    return onePiecePerToken(text);
+  } catch (error) {
+    throw new SimError('invalid_request', `${header} could not be tokenized: ${(error as Error).message}`);
+  }
+}
+
+/** x-sim-output: truncated stops the document halfway, as if max tokens ran out. */
+function truncation(fault: SimulatedCall['directives']['outputFault'], tokens: number): number {
+  return fault === 'truncated' ? Math.max(1, Math.floor(tokens / 2)) : Infinity;
 }

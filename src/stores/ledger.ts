@@ -70,8 +70,56 @@ export interface CallRecord extends Usage {
   latencyMs: number;
   timeToFirstTokenMs: number | null;
   /** The routing policy this call was an attempt of (intime/auto:<policy>), else null. */
-  routePolicy: string | null;
+  routePolicy?: string | null;
+  // Output contracts (optional so older writers and stores still type-check; absent means
+  // no contract, attempt 1).
+  /** Whether the output met its contract: `none` when no contract applied. */
+  contractVerdict?: ContractVerdict;
+  contractName?: string | null;
+  contractVersion?: number | null;
+  /** Why the output failed, short and human-readable. */
+  contractViolation?: string | null;
+  /** 1 for a first try; the library counts its retries and escalations up from there. */
+  attempt?: number;
+  /** The call this one retries, when it is a retry. */
+  retryOf?: string | null;
 }
+
+export type ContractVerdict = 'passed' | 'failed' | 'none';
+
+/** A verdict on one call's output, from the gateway's validator or the library's checks. */
+export interface ContractJudgement {
+  verdict: ContractVerdict;
+  name: string | null;
+  version: number | null;
+  violation: string | null;
+}
+
+/** A contract registered by API: a JSON Schema under a name, versioned from 1. */
+export interface ContractRecord {
+  name: string;
+  version: number;
+  schema: Record<string, unknown>;
+  description: string | null;
+  createdAt: number;
+  createdBy: string | null;
+}
+
+/**
+ * Silent burn, per group: spend on outputs that failed their contract. `wasted` is the
+ * cost of failed calls (first tries and retries alike); `cost` is all spend in the group.
+ */
+export interface WasteRow {
+  group: string | null;
+  cost: Money;
+  wasted: Money;
+  calls: number;
+  failedCalls: number;
+  /** Calls that were retries (attempt > 1), failed or not. */
+  retries: number;
+}
+
+export type WasteDimension = 'stage' | 'model' | 'run' | 'day';
 
 export interface SpendTotals {
   cost: Money;
@@ -81,6 +129,8 @@ export interface SpendTotals {
   outputTokens: number;
   calls: number;
   estimatedCalls: number;
+  /** Cost of calls whose output failed its contract (silent burn). Absent: not computed. */
+  wasted?: Money;
 }
 
 export type SpendDimension = 'model' | 'key' | 'day' | 'run' | 'project' | 'step' | 'provider';
@@ -205,9 +255,25 @@ export interface LedgerStore {
   lastModel(runId: string): Promise<string | null>;
   runTotals(runIds: string[]): Promise<Map<string, SpendTotals>>;
   spend(query: SpendQuery): Promise<SpendRow[]>;
+  // Output contracts.
+  getCall(id: string): Promise<CallRecord | undefined>;
+  /** Merges a verdict into a recorded call (a failure is never overwritten by a pass); undefined if no such call. */
+  recordVerdict(callId: string, judgement: ContractJudgement): Promise<CallRecord | undefined>;
+  waste(query: { by: WasteDimension; since?: number; until?: number; runId?: string }): Promise<WasteRow[]>;
+  /** Registers the next version of a contract (1 for a new name) and returns it. */
+  putContract(contract: Omit<ContractRecord, 'version'>): Promise<ContractRecord>;
+  /** The given version of a contract, or its latest. */
+  getContract(name: string, version?: number): Promise<ContractRecord | undefined>;
+  listContracts(): Promise<ContractRecord[]>;
   close(): Promise<void>;
 }
 
 export function emptyTotals(): SpendTotals {
-  return { cost: 0n, inputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, outputTokens: 0, calls: 0, estimatedCalls: 0 };
+  return { cost: 0n, inputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, outputTokens: 0, calls: 0, estimatedCalls: 0, wasted: 0n };
+}
+
+/** Two verdicts on one output: a failure from either side stands. */
+export function mergeJudgements(recorded: ContractJudgement, incoming: ContractJudgement): ContractJudgement {
+  if (recorded.verdict === 'failed' || incoming.verdict === 'none') return recorded;
+  return incoming;
 }

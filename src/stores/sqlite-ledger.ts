@@ -3,9 +3,10 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Amounts, WindowKind } from '../core/budget.js';
 import type {
-  AuditEntry, BudgetRecord, CallRecord, Identity, KeyRecord, LedgerStore, NewKey, NewRun, OverflowPolicy, PrincipalRecord, ReservationRecord,
-  Role, RunRecord, RunState, ScopeRef, SpendQuery, SpendRow, SpendTotals,
+  AuditEntry, BudgetRecord, CallRecord, ContractJudgement, ContractRecord, Identity, KeyRecord, LedgerStore, NewKey, NewRun, OverflowPolicy, PrincipalRecord, ReservationRecord,
+  Role, RunRecord, RunState, ScopeRef, SpendQuery, SpendRow, SpendTotals, WasteDimension, WasteRow,
 } from './ledger.js';
+import { SqliteContractQueries, WASTE_COLUMNS, wastedFromRow } from './sqlite-contracts.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import { numberOrNull, stringOrNull } from './sqlite-rows.js';
 
@@ -27,6 +28,7 @@ export class SqliteLedger implements LedgerStore {
   private readonly recordCallTransaction: (call: Record<string, unknown>) => void;
   private readonly selectRunByToken: Database.Statement;
   private readonly selectKeyByToken: Database.Statement;
+  private readonly contracts: SqliteContractQueries;
   private pendingWrites: { write: () => void; resolve: () => void; reject: (error: unknown) => void }[] = [];
 
   constructor(path: string, options: { durability?: 'process' | 'fsync' } = {}) {
@@ -39,11 +41,13 @@ export class SqliteLedger implements LedgerStore {
     this.insertCall = this.db.prepare(`INSERT INTO calls (
       id, run_id, key_id, project, step, agent, provider, model, protocol, stream,
       input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens,
-      cost, estimated, status, http_status, error_code, upstream_request_id, started_at, latency_ms, ttft_ms, route_policy
+      cost, estimated, status, http_status, error_code, upstream_request_id, started_at, latency_ms, ttft_ms,
+      contract_verdict, contract_name, contract_version, contract_violation, attempt, retry_of, route_policy
     ) VALUES (
       @id, @runId, @keyId, @project, @step, @agent, @provider, @model, @protocol, @stream,
       @inputTokens, @cacheReadTokens, @cacheWriteTokens, @outputTokens, @reasoningTokens,
-      @cost, @estimated, @status, @httpStatus, @errorCode, @upstreamRequestId, @startedAt, @latencyMs, @timeToFirstTokenMs, @routePolicy
+      @cost, @estimated, @status, @httpStatus, @errorCode, @upstreamRequestId, @startedAt, @latencyMs, @timeToFirstTokenMs,
+      @contractVerdict, @contractName, @contractVersion, @contractViolation, @attempt, @retryOf, @routePolicy
     )`);
     this.deleteReservation = this.db.prepare('DELETE FROM reservations WHERE id = ?');
     this.insertReservation = this.db.prepare(`INSERT INTO reservations
@@ -55,6 +59,7 @@ export class SqliteLedger implements LedgerStore {
     });
     this.selectRunByToken = this.db.prepare('SELECT * FROM runs WHERE token_hash = ?').safeIntegers(true);
     this.selectKeyByToken = this.db.prepare('SELECT * FROM keys WHERE token_hash = ?');
+    this.contracts = new SqliteContractQueries(this.db, callFromRow);
   }
 
   private migrate(): void {
@@ -110,7 +115,11 @@ export class SqliteLedger implements LedgerStore {
   }
 
   async recordCall(call: CallRecord): Promise<void> {
-    const row = { ...call, stream: call.stream ? 1 : 0, estimated: call.estimated ? 1 : 0 };
+    const row = {
+      ...call, stream: call.stream ? 1 : 0, estimated: call.estimated ? 1 : 0,
+      contractVerdict: call.contractVerdict ?? 'none', contractName: call.contractName ?? null, contractVersion: call.contractVersion ?? null,
+      contractViolation: call.contractViolation ?? null, attempt: call.attempt ?? 1, retryOf: call.retryOf ?? null, routePolicy: call.routePolicy ?? null,
+    };
     return this.commitSoon(() => this.recordCallTransaction(row));
   }
 
@@ -280,6 +289,33 @@ export class SqliteLedger implements LedgerStore {
     }));
   }
 
+  // Output contracts: the queries live in sqlite-contracts.ts.
+  async getCall(id: string): Promise<CallRecord | undefined> {
+    this.flushWrites();
+    return this.contracts.getCall(id);
+  }
+
+  async recordVerdict(callId: string, judgement: ContractJudgement): Promise<CallRecord | undefined> {
+    this.flushWrites();
+    return this.contracts.recordVerdict(callId, judgement);
+  }
+
+  async waste(query: { by: WasteDimension; since?: number; until?: number; runId?: string }): Promise<WasteRow[]> {
+    return this.contracts.waste(query);
+  }
+
+  async putContract(contract: Omit<ContractRecord, 'version'>): Promise<ContractRecord> {
+    return this.contracts.putContract(contract);
+  }
+
+  async getContract(name: string, version?: number): Promise<ContractRecord | undefined> {
+    return this.contracts.getContract(name, version);
+  }
+
+  async listContracts(): Promise<ContractRecord[]> {
+    return this.contracts.listContracts();
+  }
+
   async close(): Promise<void> {
     this.flushWrites();
     this.db.close();
@@ -301,7 +337,7 @@ const GROUP_EXPRESSIONS: Record<SpendQuery['by'], string> = {
 const TOTALS_COLUMNS = `SUM(cost / 1000000) AS cost_high, SUM(cost % 1000000) AS cost_low,
   SUM(input_tokens) AS input_tokens, SUM(cache_read_tokens) AS cache_read_tokens,
   SUM(cache_write_tokens) AS cache_write_tokens, SUM(output_tokens) AS output_tokens,
-  COUNT(*) AS calls, SUM(estimated) AS estimated_calls`;
+  COUNT(*) AS calls, SUM(estimated) AS estimated_calls, ${WASTE_COLUMNS}`;
 
 function totalsFromRow(row: Row): SpendTotals {
   return {
@@ -312,6 +348,7 @@ function totalsFromRow(row: Row): SpendTotals {
     outputTokens: Number(row.output_tokens),
     calls: Number(row.calls),
     estimatedCalls: Number(row.estimated_calls),
+    wasted: wastedFromRow(row),
   };
 }
 
@@ -390,5 +427,11 @@ function callFromRow(row: Row): CallRecord {
     latencyMs: Number(row.latency_ms),
     timeToFirstTokenMs: numberOrNull(row.ttft_ms),
     routePolicy: stringOrNull(row.route_policy),
+    contractVerdict: (stringOrNull(row.contract_verdict) ?? 'none') as CallRecord['contractVerdict'],
+    contractName: stringOrNull(row.contract_name),
+    contractVersion: numberOrNull(row.contract_version),
+    contractViolation: stringOrNull(row.contract_violation),
+    attempt: Number(row.attempt ?? 1),
+    retryOf: stringOrNull(row.retry_of),
   };
 }

@@ -162,7 +162,62 @@ export const SQLITE_MIGRATIONS: { version: number; sql: string }[] = [
     `,
   },
   {
-    // v5 and v6 are taken by work merged beside this one; versions apply by number, not in sequence.
+    version: 5,
+    sql: `
+      -- Output contracts: what judged each call's output, the verdict, and why it failed.
+      ALTER TABLE calls ADD COLUMN contract_verdict TEXT NOT NULL DEFAULT 'none'; -- passed | failed | none
+      ALTER TABLE calls ADD COLUMN contract_name TEXT;
+      ALTER TABLE calls ADD COLUMN contract_version INTEGER;
+      ALTER TABLE calls ADD COLUMN contract_violation TEXT;
+      -- Retries the library tags: attempt 2 of a stage says which call it retries.
+      ALTER TABLE calls ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;
+      ALTER TABLE calls ADD COLUMN retry_of TEXT;
+      CREATE INDEX calls_failed ON calls(started_at) WHERE contract_verdict = 'failed';
+      -- Contracts registered by API; a new registration of a name is its next version.
+      CREATE TABLE contracts (
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        schema TEXT NOT NULL,       -- JSON Schema, as JSON text
+        description TEXT,
+        created_at INTEGER NOT NULL,
+        created_by TEXT,
+        PRIMARY KEY (name, version)
+      );
+    `,
+  },
+  {
+    version: 6,
+    sql: `
+      -- What a run was declared to be when it was created (its group, model, input size and
+      -- features), and the forecast made for it then: forecast vs actual, and history to learn from.
+      CREATE TABLE run_tasks (
+        run_id TEXT PRIMARY KEY,
+        task_group TEXT,
+        model TEXT,
+        input_tokens INTEGER,
+        features TEXT NOT NULL,      -- JSON object
+        forecast TEXT,               -- JSON: the forecast (USD as numbers, approximate)
+        created_at INTEGER NOT NULL
+      );
+      -- Finished runs from elsewhere (intime runs import), learned from like the ledger's own.
+      CREATE TABLE history_runs (
+        id TEXT PRIMARY KEY,
+        task_group TEXT NOT NULL,
+        model TEXT,
+        input_tokens INTEGER,        -- the task's input size, when known
+        features TEXT NOT NULL,      -- JSON object
+        used_input_tokens INTEGER NOT NULL,
+        used_output_tokens INTEGER NOT NULL,
+        calls INTEGER NOT NULL,
+        cost_usd REAL NOT NULL,      -- a forecasting input, not ledger money
+        outcome TEXT,
+        finished_at INTEGER,
+        imported_at INTEGER NOT NULL
+      );
+      CREATE INDEX history_runs_finished ON history_runs(finished_at);
+    `,
+  },
+  {
     version: 7,
     sql: `
       -- The routing policy (intime/auto:<policy>) a call was an attempt of; NULL for a model asked by name.

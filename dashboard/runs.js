@@ -1,0 +1,205 @@
+// @ts-check
+import { api, state } from './app.js';
+import { waterfall } from './charts.js';
+import { count, duration, h, money, replace, time } from './dom.js';
+
+/** Live runs with their clocks, and one run's calls, children and audit trail. */
+/* ---------- runs ---------- */
+
+/** @type {Map<string, { row: HTMLElement, cells: Record<string, HTMLElement>, actions: string }>} */
+let rows = new Map();
+/** @type {HTMLElement | null} */
+let runsBody = null;
+
+/** @param {HTMLElement} page */
+export function renderRuns(page) {
+  rows = new Map();
+  runsBody = h('tbody');
+  replace(page,
+    h('h2', { text: 'Runs' }),
+    h('table', { class: 'runs' },
+      h('thead', null, h('tr', null, ...['Run', 'State', 'Clock', 'Spent', 'Left', 'Burn', 'To zero', 'Model', 'In flight', ''].map((title) => h('th', { text: title })))),
+      runsBody),
+    h('p', { class: 'empty', id: 'no-runs', text: 'No runs yet. Create one with `intime run` or POST /api/runs.' }));
+  updateRuns();
+}
+
+export function updateRuns() {
+  if (!runsBody || !runsBody.isConnected) return;
+  const empty = document.getElementById('no-runs');
+  if (empty) empty.hidden = state.runs.length > 0;
+  const seen = new Set();
+  state.runs.forEach((run, index) => {
+    seen.add(run.id);
+    let entry = rows.get(run.id);
+    if (!entry) {
+      const cells = {
+        name: h('td', { class: 'name' }), state: h('td'), clock: h('td', { class: 'clock' }), spent: h('td', { class: 'num spent' }),
+        left: h('td', { class: 'num left' }), burn: h('td', { class: 'num burn' }), zero: h('td', { class: 'num zero' }),
+        model: h('td', { class: 'model' }), flight: h('td', { class: 'num flight' }), actions: h('td', { class: 'actions' }),
+      };
+      entry = { row: h('tr', { 'data-run': run.id }, ...Object.values(cells)), cells, actions: '\0' };
+      rows.set(run.id, entry);
+    }
+    fillRunCells(entry, run);
+    if (runsBody.children[index] !== entry.row) runsBody.insertBefore(entry.row, runsBody.children[index] ?? null);
+  });
+  for (const [id, entry] of rows) if (!seen.has(id)) { entry.row.remove(); rows.delete(id); }
+}
+
+function fillRunCells(entry, run) {
+  const { cells } = entry;
+  replace(cells.name,
+    h('a', { href: `#/run/${encodeURIComponent(run.id)}`, text: run.name ?? run.id }),
+    h('div', { class: 'sub', text: [run.project, run.parent ? `child of ${run.parent}` : null].filter(Boolean).join(' · ') || run.id }));
+  replace(cells.state, stateBadge(run));
+  replace(cells.clock, clockBar(run));
+  cells.spent.textContent = money(run.spentUsd);
+  cells.left.textContent = run.remainingUsd === null ? 'no budget' : money(run.remainingUsd);
+  cells.burn.textContent = run.burnRatePerHourUsd > 0 ? `${money(run.burnRatePerHourUsd)}/h` : '—';
+  cells.zero.textContent = duration(run.msToZero);
+  cells.model.textContent = run.lastModel ?? '—';
+  cells.flight.textContent = String(run.callsInFlight);
+  const actions = run.actions.join(',');
+  if (actions !== entry.actions) {
+    entry.actions = actions;
+    replace(cells.actions, ...runButtons(run));
+  }
+}
+
+function stateBadge(run) {
+  return h('span', { class: `badge state-${run.state}`, title: run.endedReason ?? '', text: run.state });
+}
+
+/** Spent and reserved against the budget, as a bar. */
+export function clockBar(run) {
+  const budget = run.budgetUsd === null ? null : Number(run.budgetUsd);
+  const bar = h('div', { class: `bar${budget === null ? ' unbounded' : ''}`, title: budget === null ? 'no money budget' : `${money(run.spentUsd)} spent, ${money(run.reservedUsd)} reserved of ${money(run.budgetUsd)}` });
+  if (budget !== null && budget > 0) {
+    const spent = h('div', { class: 'fill spent' });
+    const reserved = h('div', { class: 'fill reserved' });
+    const spentShare = Math.min(Number(run.spentUsd) / budget, 1);
+    spent.style.width = `${(spentShare * 100).toFixed(2)}%`;
+    reserved.style.width = `${(Math.min(Number(run.reservedUsd) / budget, 1 - spentShare) * 100).toFixed(2)}%`;
+    bar.append(spent, reserved);
+    if (spentShare >= 0.8) bar.classList.add('hot');
+  }
+  return bar;
+}
+
+/** Stop, Pause, Resume: only those the server says this principal may press on this run. */
+function runButtons(run) {
+  const labels = { stop: 'Stop', pause: 'Pause', resume: 'Resume' };
+  return run.actions.map((action) => h('button', {
+    type: 'button', class: `act act-${action}`, 'data-action': action, text: labels[action],
+    onclick: async (event) => {
+      const button = /** @type {HTMLButtonElement} */ (event.currentTarget);
+      button.disabled = true;
+      try {
+        await api(`/api/runs/${encodeURIComponent(run.id)}/${action}`, { method: 'POST', body: JSON.stringify({ note: `${action} from the dashboard` }) });
+      } catch (error) {
+        button.disabled = false;
+        flash(`Could not ${action} ${run.id}: ${error.message}`);
+      }
+    },
+  }));
+}
+
+export function flash(message) {
+  const note = h('div', { class: 'flash', role: 'alert', text: message });
+  document.body.append(note);
+  setTimeout(() => note.remove(), 6000);
+}
+
+/* ---------- run detail ---------- */
+
+let detail = { id: '', calls: -1, state: '', header: /** @type {HTMLElement | null} */ (null), body: /** @type {HTMLElement | null} */ (null) };
+
+/** @param {HTMLElement} page @param {string} id */
+export async function renderRunDetail(page, id) {
+  const header = h('div', { class: 'run-header' });
+  const body = h('div', { class: 'run-body' });
+  detail = { id, calls: -1, state: '', header, body };
+  replace(page, h('p', null, h('a', { href: '#/runs', text: '← all runs' })), header, body);
+  let run = state.runs.find((candidate) => candidate.id === id);
+  if (!run) {
+    try {
+      run = { ...(await api(`/api/runs/${encodeURIComponent(id)}`)), actions: [], burnRatePerHourUsd: 0, msToZero: null };
+    } catch (error) {
+      replace(header, h('p', { class: 'error', text: error.message }));
+      return;
+    }
+  }
+  await showRun(run);
+}
+
+export function updateRunDetail() {
+  if (!detail.header?.isConnected) return;
+  const run = state.runs.find((candidate) => candidate.id === detail.id);
+  if (run) void showRun(run);
+}
+
+async function showRun(run) {
+  const actions = h('div', { class: 'actions' }, ...runButtons(run));
+  replace(/** @type {HTMLElement} */ (detail.header),
+    h('h2', null, h('span', { text: run.name ?? run.id }), ' ', stateBadge(run)),
+    h('div', { class: 'sub', text: [run.id, run.project && `project ${run.project}`, run.key && `key ${run.key}`, run.endedReason].filter(Boolean).join(' · ') }),
+    h('div', { class: 'clock-card', 'data-run': run.id },
+      clockBar(run),
+      stat('Spent', money(run.spentUsd), 'spent'), stat('Reserved', money(run.reservedUsd)), stat('Budget', money(run.budgetUsd)),
+      stat('Left', run.remainingUsd === null ? 'no budget' : money(run.remainingUsd), 'left'),
+      stat('Burn', run.burnRatePerHourUsd > 0 ? `${money(run.burnRatePerHourUsd)}/h` : '—', 'burn'),
+      stat('To zero', duration(run.msToZero), 'zero'), stat('Model', run.lastModel ?? '—', 'model'),
+      stat('Calls', `${run.calls}${run.callsInFlight ? ` (+${run.callsInFlight} in flight)` : ''}`)),
+    actions);
+  if (run.calls === detail.calls && run.state === detail.state) return;
+  detail.calls = run.calls;
+  detail.state = run.state;
+  const id = run.id;
+  const [{ calls }, children, audit] = await Promise.all([
+    api(`/api/runs/${encodeURIComponent(id)}/calls`),
+    api(`/api/runs/${encodeURIComponent(id)}/children`).catch(() => ({ runs: [] })),
+    api(`/api/audit?run=${encodeURIComponent(id)}`).catch(() => ({ audit: [] })),
+  ]);
+  if (detail.id !== id || !detail.body?.isConnected) return;
+  replace(detail.body,
+    h('h3', { text: 'Calls' }),
+    calls.length ? waterfall(calls) : h('p', { class: 'empty', text: 'No calls yet.' }),
+    calls.length ? callsTable(calls) : null,
+    h('h3', { text: 'Child runs' }),
+    children.runs.length
+      ? h('ul', { class: 'children' }, ...children.runs.map((child) => h('li', null,
+        h('a', { href: `#/run/${encodeURIComponent(child.id)}`, text: child.name ?? child.id }), ' ', h('span', { class: `badge state-${child.state}`, text: child.state }), ` ${money(child.spentUsd)}`)))
+      : h('p', { class: 'empty', text: 'None.' }),
+    h('h3', { text: 'Audit trail' }),
+    audit.audit.length
+      ? h('table', { class: 'audit' }, h('tbody', null, ...audit.audit.map((entry) => h('tr', null,
+        h('td', { text: time(entry.at) }), h('td', { text: `${entry.actor} (${entry.role})` }), h('td', { text: entry.action }), h('td', { text: entry.note ?? '' })))))
+      : h('p', { class: 'empty', text: 'Nothing yet.' }));
+}
+
+function stat(label, value, name) {
+  return h('div', { class: `stat${name ? ` stat-${name}` : ''}` }, h('span', { class: 'label', text: label }), h('span', { class: 'value', text: value }));
+}
+
+function verdictText(verdict) {
+  if (verdict === undefined || verdict === null) return '';
+  if (typeof verdict === 'string') return verdict;
+  return String(verdict.verdict ?? verdict.status ?? verdict.outcome ?? JSON.stringify(verdict));
+}
+
+function callsTable(calls) {
+  const withVerdict = calls.some((call) => call.verdict !== undefined && call.verdict !== null);
+  const titles = ['Time', 'Step', 'Model', 'Status', 'In', 'Out', 'Cost', ...(withVerdict ? ['Verdict'] : []), 'Latency', ''];
+  return h('table', { class: 'calls' },
+    h('thead', null, h('tr', null, ...titles.map((title) => h('th', { text: title })))),
+    h('tbody', null, ...calls.map((call) => h('tr', { class: `status-${call.status}` },
+      h('td', { text: time(call.startedAt) }), h('td', { text: call.step ?? '' }), h('td', { text: call.model }),
+      h('td', { text: call.status + (call.errorCode ? ` (${call.errorCode})` : '') }),
+      h('td', { class: 'num', text: count(call.inputTokens + call.cacheReadTokens + call.cacheWriteTokens) }), h('td', { class: 'num', text: count(call.outputTokens) }),
+      h('td', { class: 'num', text: money(call.costUsd) }),
+      withVerdict ? h('td', { class: 'verdict', text: verdictText(call.verdict) }) : null,
+      h('td', { class: 'num', text: duration(call.latencyMs) }),
+      h('td', null, call.estimated ? h('span', { class: 'badge estimated', title: 'token counts estimated by InTime (usage missing or stream cut)', text: 'estimated' }) : null)))));
+}
+

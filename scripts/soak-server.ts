@@ -1,0 +1,29 @@
+/**
+ * Child process of the soak: the gateway alone (the sim and the load live in the parent),
+ * reporting its own health over IPC every interval: RSS, heap, event-loop delay, open fds.
+ * argv: <simUrl> <dataDir> <intervalMs>; INTIME_ADMIN_TOKEN carries the admin token.
+ */
+import { readdirSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { startGateway } from '../src/gateway/gateway.js';
+import { createLogger } from '../src/gateway/log.js';
+
+const [simUrl, dataDir, intervalText] = process.argv.slice(2);
+if (!simUrl || !dataDir || !intervalText) throw new Error('usage: soak-server.ts <simUrl> <dataDir> <intervalMs>');
+const gateway = await startGateway({ host: '127.0.0.1', port: 0, dataDir, simUrl, adminToken: process.env.INTIME_ADMIN_TOKEN, log: createLogger('error') });
+const delay = monitorEventLoopDelay({ resolution: 10 });
+delay.enable();
+process.send?.({ type: 'listening', url: gateway.url });
+setInterval(() => {
+  const memory = process.memoryUsage();
+  process.send?.({
+    type: 'health',
+    rssMiB: memory.rss / 2 ** 20,
+    heapMiB: memory.heapUsed / 2 ** 20,
+    loopDelayP99Ms: delay.percentile(99) / 1e6,
+    loopDelayMaxMs: delay.max / 1e6,
+    fds: readdirSync('/proc/self/fd').length,
+  });
+  delay.reset();
+}, Number(intervalText));
+process.on('disconnect', () => process.exit(0));

@@ -1,0 +1,90 @@
+import { EventEmitter } from 'node:events';
+import { toApproximateUsd } from '../core/money.js';
+import { burnRatePerHour, projectedMsToZero, type SpendSample } from '../core/burn-rate.js';
+import type { CallRecord, RunRecord } from '../stores/ledger.js';
+import { canSee, type Principal } from './authorize.js';
+import type { Gateway } from './gateway.js';
+import { runView } from './views.js';
+
+/** The trailing window burn rates are measured over. */
+export const BURN_WINDOW_MS = 5 * 60_000;
+const SAMPLES_KEPT_MS = 15 * 60_000;
+
+/**
+ * What changed, for the live dashboard: 'runs' (a run's clock or state moved),
+ * 'approvals' (one opened or was decided) and 'alert' (Alert). Listeners are the open
+ * /api/events streams; each one decides what its principal may see.
+ */
+export class LiveHub extends EventEmitter {
+  /** Settled spend per run, its own and its sub-runs' (as its clock counts), for burn rates. */
+  private readonly samples = new Map<string, SpendSample[]>();
+
+  constructor() {
+    super();
+    this.setMaxListeners(0);
+  }
+
+  recordSpend(runIds: string[], call: CallRecord, at: number): void {
+    const usd = toApproximateUsd(call.cost);
+    for (const runId of runIds) {
+      let list = this.samples.get(runId);
+      if (!list) this.samples.set(runId, (list = []));
+      list.push({ at, usd });
+      const cutoff = at - SAMPLES_KEPT_MS;
+      while (list.length > 0 && (list[0]!.at < cutoff || list.length > 10_000)) list.shift();
+    }
+  }
+
+  burnRate(run: RunRecord, now: number): number {
+    return burnRatePerHour(this.samples.get(run.id) ?? [], now, BURN_WINDOW_MS, run.createdAt);
+  }
+
+  forget(runId: string): void {
+    this.samples.delete(runId);
+  }
+
+  /**
+   * One snapshot per scope (role and projects) and moment, however many dashboards of
+   * that scope are open: each open stream asks after every change.
+   */
+  private readonly snapshots = new Map<string, { at: number; runs: Promise<LiveRun[]> }>();
+
+  snapshot(gateway: Gateway, principal: Principal, now: number): Promise<LiveRun[]> {
+    const key = `${principal.role}|${principal.projects?.join('\u0000') ?? '*'}`;
+    const cached = this.snapshots.get(key);
+    if (cached && now - cached.at < SNAPSHOT_TTL_MS) return cached.runs;
+    const runs = liveRuns(gateway, principal);
+    this.snapshots.set(key, { at: now, runs });
+    runs.catch(() => this.snapshots.delete(key));
+    return runs;
+  }
+}
+
+/** How long a snapshot serves other streams of the same scope. */
+const SNAPSHOT_TTL_MS = 50;
+
+export type LiveRun = Awaited<ReturnType<typeof liveRuns>>[number];
+
+/** Runs the principal may see, newest first, each with its clock, burn rate and what the principal may press. */
+export async function liveRuns(gateway: Gateway, principal: Principal, limit = 50) {
+  const runs = (await gateway.ledger.listRuns({ limit: limit * 4 })).filter((run) => canSee(principal, run.project)).slice(0, limit);
+  const totals = await gateway.ledger.runTotals(runs.map((run) => run.id));
+  const now = gateway.budgets.now();
+  return Promise.all(runs.map(async (stored) => {
+    // The keeper's copy is the live one: a stop is in memory before it is in the ledger.
+    const run = (await gateway.budgets.run(stored.id)) ?? stored;
+    const clock = await gateway.budgets.runClock(run.id);
+    const live = run.state === 'running' || run.state === 'paused';
+    const rate = live ? gateway.live.burnRate(run, now) : 0;
+    const remaining = clock?.remaining ?? null;
+    const mayAct = live && principal.role !== 'viewer' && canSee(principal, run.project);
+    return {
+      ...runView(run, totals.get(run.id), clock),
+      lastModel: await gateway.ledger.lastModel(run.id),
+      callsInFlight: gateway.inflight.count(run.id),
+      burnRatePerHourUsd: Math.round(rate * 1e6) / 1e6,
+      msToZero: live ? projectedMsToZero(remaining === null ? null : toApproximateUsd(remaining), rate) : null,
+      actions: mayAct ? (run.state === 'paused' ? ['stop', 'resume'] : ['stop', 'pause']) : [],
+    };
+  }));
+}

@@ -1,0 +1,106 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { toApproximateUsd } from '../core/money.js';
+import type { CallRecord } from '../stores/ledger.js';
+import type { Gateway } from './gateway.js';
+
+/**
+ * Prometheus metrics (prom-client: a well-kept registry and text encoder, so the format
+ * is right by construction). Counters move as calls settle; budget and reservation gauges
+ * are read from the budget book and the ledger at scrape time.
+ */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  private readonly spend: Counter;
+  private readonly tokens: Counter;
+  private readonly calls: Counter;
+  private readonly waste: Counter;
+  private readonly stopLatency: Histogram;
+  private readonly overhead: Histogram;
+
+  constructor(gateway: () => Gateway) {
+    const registers = [this.registry];
+    const byCall = ['model', 'provider', 'project'] as const;
+    this.spend = new Counter({ name: 'intime_spend_usd_total', help: 'Spend priced by the gateway, USD', labelNames: byCall, registers });
+    this.tokens = new Counter({ name: 'intime_tokens_total', help: 'Tokens metered, by kind (input, cache_read, cache_write, output)', labelNames: [...byCall, 'kind'], registers });
+    this.calls = new Counter({ name: 'intime_calls_total', help: 'Model calls settled, by outcome', labelNames: [...byCall, 'status'], registers });
+    this.waste = new Counter({ name: 'intime_waste_usd_total', help: 'Spend on calls whose contract verdict failed (silent burns), USD', labelNames: byCall, registers });
+    this.stopLatency = new Histogram({
+      name: 'intime_stop_latency_seconds', help: 'From a stop request to the run\'s calls cut and new ones refused',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers,
+    });
+    this.overhead = new Histogram({
+      name: 'intime_gateway_overhead_seconds', help: 'Time the gateway adds before forwarding a call (parse, price, count, reserve)',
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1], registers,
+    });
+    new Gauge({
+      name: 'intime_budget_remaining_usd', help: 'Money left in each key or project budget\'s current window, USD',
+      labelNames: ['scope', 'window'], registers,
+      collect() {
+        this.reset();
+        const keeper = gateway().budgets;
+        for (const budget of keeper.listBudgets()) {
+          const remaining = keeper.book.remaining(budget.scope, keeper.now()).money;
+          if (remaining !== null) this.set({ scope: budget.scope, window: budget.window }, toApproximateUsd(remaining));
+        }
+      },
+    });
+    const reservations = () => gateway().ledger.listReservations();
+    new Gauge({
+      name: 'intime_reservations_held', help: 'Calls admitted whose worst case is still reserved', labelNames: byCall, registers,
+      async collect() {
+        this.reset();
+        for (const held of await reservations()) this.inc({ model: held.model, provider: held.provider, project: held.project ?? '' });
+      },
+    });
+    new Gauge({
+      name: 'intime_reserved_usd', help: 'Worst-case money reserved by calls in flight, USD', labelNames: byCall, registers,
+      async collect() {
+        this.reset();
+        for (const held of await reservations()) this.inc({ model: held.model, provider: held.provider, project: held.project ?? '' }, toApproximateUsd(held.reserved));
+      },
+    });
+  }
+
+  observeCall(call: CallRecord): void {
+    const labels = { model: call.model, provider: call.provider, project: call.project ?? '' };
+    const usd = toApproximateUsd(call.cost);
+    this.spend.inc(labels, usd);
+    this.calls.inc({ ...labels, status: call.status });
+    this.tokens.inc({ ...labels, kind: 'input' }, call.inputTokens);
+    this.tokens.inc({ ...labels, kind: 'cache_read' }, call.cacheReadTokens);
+    this.tokens.inc({ ...labels, kind: 'cache_write' }, call.cacheWriteTokens);
+    this.tokens.inc({ ...labels, kind: 'output' }, call.outputTokens);
+    // Touch the series so it shows (at 0) before any contract verdict exists.
+    this.waste.inc(labels, isWasted((call as { verdict?: unknown }).verdict) ? usd : 0);
+  }
+
+  observeStop(seconds: number): void {
+    this.stopLatency.observe(seconds);
+  }
+
+  observeOverhead(seconds: number): void {
+    this.overhead.observe(seconds);
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
+
+/**
+ * Whether a call's contract verdict marks its spend as waste. Verdicts come from output
+ * contracts: a string ("pass", "fail", ...) or an object with `wasted`, `verdict` or `status`.
+ */
+export function isWasted(verdict: unknown): boolean {
+  if (verdict === undefined || verdict === null) return false;
+  if (typeof verdict === 'string') return !PASSING.has(verdict.toLowerCase());
+  if (typeof verdict === 'object') {
+    const record = verdict as Record<string, unknown>;
+    if (typeof record.wasted === 'boolean') return record.wasted;
+    const word = record.verdict ?? record.status ?? record.outcome;
+    return typeof word === 'string' ? !PASSING.has(word.toLowerCase()) : false;
+  }
+  return false;
+}
+
+const PASSING = new Set(['pass', 'passed', 'ok', 'valid', 'satisfied', 'none', 'unchecked']);

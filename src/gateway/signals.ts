@@ -1,0 +1,86 @@
+import { toApproximateUsd, formatUsd } from '../core/money.js';
+import type { ThresholdEvent } from '../core/budget.js';
+import type { ApprovalRecord } from '../stores/approvals.js';
+import type { BudgetRecord, CallRecord } from '../stores/ledger.js';
+import type { RunEndedEvent } from './budgets.js';
+import type { Gateway } from './gateway.js';
+import { SqliteLedger } from '../stores/sqlite-ledger.js';
+import { burnHistory } from '../stores/sqlite-spend-series.js';
+
+/** How far back burn-rate baselines are rebuilt at start: a day, or four warm-ups if longer, at most a week. */
+export function seedBurnBaselines(gateway: Gateway): void {
+  const options = gateway.config.alerts.burnRate;
+  if (!options || !(gateway.ledger instanceof SqliteLedger)) return;
+  const span = Math.min(Math.max(86_400_000, options.warmupBuckets * 4 * options.bucketMs), 7 * 86_400_000);
+  gateway.alerts.seed(burnHistory(gateway.ledger.database, gateway.budgets.now() - span, options.bucketMs));
+}
+
+/**
+ * Connects what happens in the gateway (calls settled, runs changed, approvals opened,
+ * thresholds crossed) to who watches: the live dashboard, alerts, metrics, OTLP.
+ * Nothing here is on a call's path: it all runs after the fact, and a failure is logged.
+ */
+export function wireSignals(gateway: Gateway): void {
+  const { budgets, live, alerts, metrics, log } = gateway;
+  const changed = () => live.emit('runs');
+  const guard = (what: string, work: () => Promise<void>) => {
+    work().catch((error: Error) => log.error(`${what} failed`, { error: error.message }));
+  };
+
+  budgets.events.on('call-settled', (record: CallRecord) => guard('call signals', async () => {
+    metrics.observeCall(record);
+    const chain = record.runId ? await budgets.runChain(record.runId) : [];
+    live.recordSpend(chain.map((run) => run.id), record, budgets.now());
+    changed();
+    const keyId = record.keyId ?? chain[0]?.keyId ?? null;
+    const scopes: { scope: string; project: string | null }[] = [];
+    if (keyId !== null) scopes.push({ scope: `key:${keyId}`, project: record.project });
+    if (record.project !== null) scopes.push({ scope: `project:${record.project}`, project: record.project });
+    alerts.observeSpend(toApproximateUsd(record.cost), scopes);
+    gateway.otlp?.exportCall(record, chain);
+  }));
+  budgets.events.on('run-ended', (event: RunEndedEvent) => guard('run signals', async () => {
+    changed();
+    live.forget(event.runId);
+    if (!gateway.otlp) return;
+    const chain = await budgets.runChain(event.runId);
+    if (chain[0]) gateway.otlp.exportRun(chain[0], chain, await gateway.ledger.listCalls(event.runId));
+  }));
+  for (const name of ['call-admitted', 'run-paused', 'run-resumed', 'run-tracked']) budgets.events.on(name, changed);
+  alerts.events.on('alert', (alert) => live.emit('alert', alert));
+}
+
+/** An approval opened or decided: the queue changed; one newly waiting is an alert. */
+export function approvalChanged(gateway: Gateway, record: ApprovalRecord): void {
+  gateway.live.emit('approvals');
+  if (record.state !== 'pending') return;
+  void gateway.budgets.run(record.runId ?? '').then((run) => {
+    gateway.alerts.raise({
+      type: 'approval_waiting', scope: record.runId ? `run:${record.runId}` : null, project: run?.project ?? null, runId: record.runId,
+      message: `${record.runId ? `run ${record.runId}` : `call ${record.callId}`} waits for approval to call ${record.tool} (approval ${record.id})`,
+      details: { approval: record.id, tool: record.tool, expiresAt: new Date(record.expiresAt).toISOString() },
+    });
+  }, (error: Error) => gateway.log.error('approval alert failed', { error: error.message }));
+}
+
+/** A soft budget threshold crossed (once per scope and window). */
+export function thresholdCrossed(gateway: Gateway, event: ThresholdEvent, budget: BudgetRecord | undefined): void {
+  const limit = event.limits.money;
+  const project = event.scope.startsWith('project:') ? event.scope.slice('project:'.length) : null;
+  const used = event.dimension === 'money'
+    ? `$${formatUsd(event.spent.money)} of $${limit === null ? '?' : formatUsd(limit)}`
+    : `${event.dimension === 'tokens' ? event.spent.tokens : event.spent.calls} of ${event.dimension === 'tokens' ? event.limits.tokens : event.limits.calls} ${event.dimension}`;
+  const resolveProject = event.scope.startsWith('run:')
+    ? gateway.budgets.run(event.scope.slice(4)).then((run) => run?.project ?? null)
+    : event.scope.startsWith('key:')
+      ? gateway.ledger.listKeys().then((keys) => keys.find((key) => `key:${key.id}` === event.scope)?.project ?? null)
+      : Promise.resolve(project);
+  void resolveProject.then((scopeProject) => {
+    gateway.alerts.raise({
+      type: 'budget_threshold', scope: event.scope, project: scopeProject,
+      runId: event.scope.startsWith('run:') ? event.scope.slice(4) : null,
+      message: `${event.scope} has used ${used} (soft threshold${budget?.window && budget.window !== 'total' ? `, this ${budget.window}` : ''})`,
+      details: { dimension: event.dimension, spentUsd: formatUsd(event.spent.money), limitUsd: limit === null ? null : formatUsd(limit), windowStart: new Date(event.windowStart).toISOString() },
+    });
+  }, (error: Error) => gateway.log.error('threshold alert failed', { error: error.message }));
+}
