@@ -36,17 +36,26 @@ describe('intime/auto:<policy> through the OpenAI client', () => {
     expect(Object.keys(document).sort()).toEqual(['count', 'name']);
     expect(response.headers.get('x-intime-model')).toBe('gpt-4o');
     expect(response.headers.get('x-intime-attempts')).toBe('2');
-    expect(response.headers.get('x-intime-verdict')).toBe('passed');
+    expect(response.headers.get('x-intime-contract-verdict')).toBe('passed');
     expect(response.headers.get('x-intime-route-order')).toBe('gpt-4o-mini,gpt-4o');
     const calls = await callsOf(stack, run.id);
     const [wasted, answered] = [calls.find((call) => call.model === 'gpt-4o-mini')!, calls.find((call) => call.model === 'gpt-4o')!];
-    expect(wasted).toMatchObject({ status: 'ok', errorCode: 'contract_failed', routePolicy: 'extract' });
+    // The failed attempt carries the contract's verdict, so issue 5's waste accounting counts it.
+    expect(wasted).toMatchObject({ status: 'ok', errorCode: null, routePolicy: 'extract', attempt: 1, contract: { verdict: 'failed', name: 'extract' } });
+    expect(wasted.contract.violation).toMatch(/not valid JSON/);
     expect(usd(wasted.costUsd)).toBeGreaterThan(0);
-    expect(answered).toMatchObject({ status: 'ok', errorCode: null, routePolicy: 'extract' });
+    expect(answered).toMatchObject({ status: 'ok', errorCode: null, routePolicy: 'extract', attempt: 2, retryOf: wasted.id, contract: { verdict: 'passed', name: 'extract' } });
     expect(response.headers.get('x-intime-call-id')).toBe(answered.id);
-    // The run paid for both attempts.
-    const { body: runView } = await stack.admin<{ spentUsd: string }>('GET', `/api/runs/${run.id}`);
+    expect(usd(response.headers.get('x-intime-route-spent-usd')!)).toBeCloseTo(usd(wasted.costUsd) + usd(answered.costUsd), 12);
+    // The run paid for both attempts; the failed one is its waste.
+    const { body: runView } = await stack.admin<{ spentUsd: string; wastedUsd: string }>('GET', `/api/runs/${run.id}`);
     expect(usd(runView.spentUsd)).toBeCloseTo(usd(wasted.costUsd) + usd(answered.costUsd), 12);
+    expect(runView.wastedUsd).toBe(wasted.costUsd);
+    const waste = await stack.admin<{ rows: { group: string; wastedUsd: string; failedCalls: number; retries: number }[] }>('GET', `/api/waste?by=model&run=${run.id}`);
+    expect(waste.body.rows).toEqual(expect.arrayContaining([
+      expect.objectContaining({ group: 'gpt-4o-mini', wastedUsd: wasted.costUsd, failedCalls: 1, retries: 0 }),
+      expect.objectContaining({ group: 'gpt-4o', wastedUsd: '0', failedCalls: 0, retries: 1 }),
+    ]));
   });
 
   it('delivers the cheap answer at once when it passes', async () => {
@@ -82,7 +91,7 @@ describe('intime/auto:<policy> through the OpenAI client', () => {
     expect(failure.headers.get('x-intime-model')).toBe('gpt-4o-mini');
     expect(failure.message).toMatch(/cascade of intime\/auto:extract stopped before trying gpt-4o \(attempt 2 of 2\)/);
     const calls = await callsOf(stack, run.id);
-    expect(calls.map((call) => [call.model, call.errorCode])).toEqual([['gpt-4o-mini', 'contract_failed']]);
+    expect(calls.map((call) => [call.model, call.contract.verdict])).toEqual([['gpt-4o-mini', 'failed']]);
     const { body: runView } = await stack.admin<{ spentUsd: string }>('GET', `/api/runs/${run.id}`);
     expect(usd(runView.spentUsd)).toBeLessThanOrEqual(0.0015);
   });
@@ -102,7 +111,7 @@ describe('intime/auto:<policy> through the OpenAI client', () => {
     expect(refused).toBeGreaterThan(0);
   });
 
-  it('streams through a routed model (no verdict on a stream, the model still named)', async () => {
+  it('streams through a routed model (no escalation on a stream, the model still named)', async () => {
     const run = await stack.createRun({ budgetUsd: '1' });
     const { data: stream, response } = await stack.openai(run.token).chat.completions.create(
       { model: 'intime/auto:extract', messages: MESSAGES, stream: true, max_tokens: 30 },
@@ -111,7 +120,49 @@ describe('intime/auto:<policy> through the OpenAI client', () => {
     for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
     expect(text.length).toBeGreaterThan(0);
     expect(response.headers.get('x-intime-model')).toBe('gpt-4o-mini');
-    expect(response.headers.get('x-intime-verdict')).toBe('none');
+    expect(response.headers.get('x-intime-contract-verdict')).toBeNull();
+  });
+
+  it('judges a routed stream at its end: the verdict is on the ledger', async () => {
+    const run = await stack.createRun({ budgetUsd: '1' });
+    const { data: stream, response } = await stack.openai(run.token).chat.completions.create(
+      { model: 'intime/auto:extract', messages: MESSAGES, response_format: RESPONSE_FORMAT, stream: true, max_tokens: 200 },
+    ).withResponse();
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+    expect(Object.keys(JSON.parse(text) as object).sort()).toEqual(['count', 'name']);
+    expect(response.headers.get('x-intime-contract-verdict')).toBe('pending');
+    const calls = await callsOf(stack, run.id);
+    expect(calls.map((call) => [call.model, call.contract.verdict, call.routePolicy])).toEqual([['gpt-4o-mini', 'passed', 'extract']]);
+  });
+
+  it('escalates on a registered contract named by x-intime-contract, and records its version', async () => {
+    const registered = await stack.admin('POST', '/api/contracts', { name: 'routed-person', schema: SCHEMA });
+    expect(registered.status).toBe(201);
+    const run = await stack.createRun({ budgetUsd: '1' });
+    // No schema in the request: the sim answers the scripted document, hollowed to {} by the cheap model only.
+    const { data, response } = await stack.openai(run.token).chat.completions.create(
+      { model: 'intime/auto:extract', messages: MESSAGES, max_tokens: 200 },
+      { headers: { 'x-intime-contract': 'routed-person', 'x-sim-output-json': '{"name":"Ada","count":3}', 'x-sim-output': 'empty-object', 'x-sim-fault-models': 'gpt-4o-mini' } },
+    ).withResponse();
+    expect(JSON.parse(data.choices[0]!.message.content!)).toEqual({ name: 'Ada', count: 3 });
+    expect(response.headers.get('x-intime-model')).toBe('gpt-4o');
+    expect(response.headers.get('x-intime-contract')).toBe('routed-person%401');
+    const calls = await callsOf(stack, run.id);
+    expect(calls.map((call) => [call.model, call.contract.verdict, call.contract.name, call.contract.version])).toEqual(expect.arrayContaining([
+      ['gpt-4o-mini', 'failed', 'routed-person', 1], ['gpt-4o', 'passed', 'routed-person', 1],
+    ]));
+    expect(calls.find((call) => call.model === 'gpt-4o-mini')!.contract.violation).toMatch(/required/);
+  });
+
+  it('refuses a routed call naming an unknown contract before any attempt is paid for', async () => {
+    const run = await stack.createRun({ budgetUsd: '1' });
+    const error = await stack.openai(run.token, { maxRetries: 0 }).chat.completions.create(
+      { model: 'intime/auto:extract', messages: MESSAGES }, { headers: { 'x-intime-contract': 'no-such-contract' } },
+    ).then(() => { throw new Error('expected a refusal'); }, (failure: unknown) => failure as { status: number; message: string });
+    expect(error.status).toBe(400);
+    expect(error.message).toMatch(/no contract "no-such-contract"/);
+    expect(await callsOf(stack, run.id)).toEqual([]);
   });
 
   it('also routes the Responses API, judging text.format', async () => {
@@ -149,8 +200,8 @@ describe('intime/auto:<policy> through the Anthropic client', () => {
     expect(Object.keys(use!.input as object).sort()).toEqual(['count', 'name']);
     expect(response.headers.get('x-intime-model')).toBe('claude-3-5-sonnet-latest');
     const calls = await callsOf(stack, run.id);
-    expect(calls.map((call) => [call.model, call.errorCode])).toEqual(expect.arrayContaining([
-      ['claude-3-5-haiku-latest', 'contract_failed'], ['claude-3-5-sonnet-latest', null],
+    expect(calls.map((call) => [call.model, call.contract.verdict, call.contract.name])).toEqual(expect.arrayContaining([
+      ['claude-3-5-haiku-latest', 'failed', 'tool:record'], ['claude-3-5-sonnet-latest', 'passed', 'tool:record'],
     ]));
   });
 });

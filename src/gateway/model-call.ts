@@ -41,7 +41,7 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
     const clientBody = parseJsonObject(body);
     const parsed = adapter.parse(clientBody);
     // intime/auto:<policy>: the cascade makes its own calls, one per attempt.
-    if (isRoutedModel(parsed.model)) return await handleRoutedCall(gateway, adapter, request, response, { identity, body, parsed, abort, startedAtMonotonic });
+    if (isRoutedModel(parsed.model)) return await handleRoutedCall(gateway, adapter, request, response, { identity, body, clientBody, parsed, abort, startedAtMonotonic });
     const price = gateway.prices.lookup(parsed.model);
     if (!price) {
       throw new GatewayError('model_not_priced', 'invalid_request',

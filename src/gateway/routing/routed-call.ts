@@ -1,11 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { JsonSchemaContractCheck, type ContractCheck, type Verdict } from '../../core/routing/contract-check.js';
+import { formatUsd } from '../../core/money.js';
 import { toUsdNumber } from '../../core/routing/usd.js';
 import { countPromptTokens } from '../../core/tokenizer.js';
 import type { CallRequest, ProtocolAdapter } from '../../protocols/adapter.js';
 import { asGatewayError, GatewayError } from '../../protocols/errors.js';
-import type { CallRecord, Identity } from '../../stores/ledger.js';
+import type { CallRecord, ContractJudgement, Identity } from '../../stores/ledger.js';
+import type { ExpectedOutput } from '../../contracts/expected-output.js';
+import { judgeWholeResponse, readAttempt, resolveExpectedOutput } from '../contracts.js';
 import type { Gateway } from '../gateway.js';
 import { readLabel } from '../identity.js';
 import { sendError, upstreamHeaders } from '../model-call.js';
@@ -21,6 +23,8 @@ import { AUTO_PREFIX } from './registry.js';
 export interface RoutedRequest {
   identity: Identity;
   body: Buffer;
+  /** The request as the agent sent it: where its own schema, if any, is read from. */
+  clientBody: Record<string, unknown>;
   parsed: CallRequest;
   abort: AbortController;
   startedAtMonotonic: number;
@@ -30,23 +34,18 @@ export function isRoutedModel(model: string): boolean {
   return model.startsWith(AUTO_PREFIX);
 }
 
-/** The verdict seam: today the request's own JSON Schema; the contracts library replaces it at merge. */
-const defaultContracts: ContractCheck = new JsonSchemaContractCheck();
-
-/** The ledger's mark on an attempt whose answer failed the contract: billed, not delivered. */
-export const CONTRACT_FAILED = 'contract_failed';
-
 /**
  * A call to a routed model: the cascade. Each attempt is a call of its own, admitted
  * against the run's budget (its worst case reserved), forwarded, metered and written to
  * the ledger. An attempt whose provider fails (429, 5xx, unreachable) falls back to the
- * next model; a whole answer that fails the contract escalates to the next model, and its
- * cost stays on its ledger row as waste. The agent gets one answer, saying which model
- * gave it (x-intime-model), or a clear error when the budget cannot cover the next attempt.
+ * next model; a whole answer that fails the contract (the request's own schema, or the
+ * registered one `x-intime-contract` names) escalates to the next model, and stays on the
+ * ledger with verdict `failed`: waste, as GET /api/waste counts it. The agent gets one
+ * answer, saying which model gave it (x-intime-model), or a clear error when the budget
+ * cannot cover the next attempt.
  */
 export async function handleRoutedCall(
   gateway: Gateway, adapter: ProtocolAdapter, request: IncomingMessage, response: ServerResponse, routed: RoutedRequest,
-  contracts: ContractCheck = defaultContracts,
 ): Promise<void> {
   const { identity, parsed, abort } = routed;
   const name = parsed.model.slice(AUTO_PREFIX.length);
@@ -54,6 +53,9 @@ export async function handleRoutedCall(
   if (!policy) {
     throw new GatewayError('not_found', 'not_found', `no routing policy "${name}" (define it in the config's routing.policies or with PUT /api/routing-policies/${name})`, { param: 'model', retryable: false });
   }
+  // An unknown contract name is refused here, before any attempt is paid for.
+  const contract = await resolveExpectedOutput(gateway, request, parsed.protocol, routed.clientBody);
+  const tags = readAttempt(request);
   const step = readLabel(request, 'x-intime-step');
   const stage = step ?? name;
   const promptTokens = countPromptTokens(parsed.protocol, parsed.upstreamBody);
@@ -65,6 +67,12 @@ export async function handleRoutedCall(
   response.setHeader('x-intime-route-order', order.join(','));
   if (decision.exploring) response.setHeader('x-intime-route-exploring', 'true');
 
+  // Every settled attempt teaches the router: its verdict, cost and latency on this stage.
+  const observe = (record: CallRecord) => {
+    gateway.routing.observe(stage, record.model, { verdict: record.contractVerdict ?? 'none', costUsd: toUsdNumber(record.cost), latencyMs: record.latencyMs }, promptTokens);
+  };
+  let spent = 0n;
+  let previousCallId = tags.retryOf;
   for (let index = 0; index < order.length; index++) {
     const model = order[index]!;
     const isLast = index === order.length - 1;
@@ -72,7 +80,10 @@ export async function handleRoutedCall(
     response.setHeader('x-intime-attempts', String(index + 1));
     let attempt: Attempt;
     try {
-      attempt = await startAttempt(gateway, adapter, request, response, routed, model, step, name);
+      attempt = await startAttempt(gateway, adapter, request, response, routed, {
+        model, step, routePolicy: name, contract, attempt: tags.attempt + index, retryOf: previousCallId,
+        settled: (record) => { spent += record.cost; observe(record); },
+      });
     } catch (error) {
       const failure = asGatewayError(error);
       if (failure.code === 'internal_error') gateway.log.error('routed attempt failed', { error: (error as Error).stack });
@@ -85,13 +96,10 @@ export async function handleRoutedCall(
       response.setHeader('x-intime-attempts', String(index));
       return sendError(adapter, response, stopped, { headers: gateway.budgets.clockHeaders(identity) });
     }
+    previousCallId = attempt.call.id;
     const result = await attempt.forward();
     if (result.kind === 'done') return;
-    const observe = (verdict: Verdict, record: CallRecord | undefined) => {
-      if (record) gateway.routing.observe(stage, model, { verdict, costUsd: toUsdNumber(record.cost), latencyMs: record.latencyMs }, promptTokens);
-    };
     if (result.kind === 'provider_error') {
-      observe('none', result.record);
       if (!isLast && !abort.signal.aborted) continue;
       if (abort.signal.aborted) return;
       response.writeHead(result.status, { ...passthroughHeaders(result.headers), 'x-intime-call-id': attempt.call.id, ...gateway.budgets.clockHeaders(identity) });
@@ -99,30 +107,42 @@ export async function handleRoutedCall(
       return;
     }
     // A whole answer: judge it against the contract.
-    const verdict = contracts.verdictOf({ protocol: parsed.protocol, request: attempt.call.request.upstreamBody, response: result.json });
-    if (verdict === 'failed' && !isLast) {
-      const record = await attempt.settle({ ...outcomeOf('ok', result.upstream.statusCode, CONTRACT_FAILED, result.usage, result.usage ? '' : adapter.outputTextOf(result.json), result.requestId) });
-      observe('failed', record);
-      gateway.log.info('contract failed; escalating', { call: attempt.call.id, model, next: order[index + 1] });
+    const judgement = judgeWholeResponse(attempt.call, result.json);
+    if (judgement?.verdict === 'failed' && !isLast) {
+      await attempt.settle({ ...outcomeOf('ok', result.upstream.statusCode, null, result.usage, result.usage ? '' : adapter.outputTextOf(result.json), result.requestId), contract: judgement });
+      gateway.log.info('contract failed; escalating', { call: attempt.call.id, model, next: order[index + 1], violation: judgement.violation });
       if (abort.signal.aborted) return;
       continue;
     }
-    response.setHeader('x-intime-verdict', verdict);
-    await attempt.deliver(result, verdict, (record) => observe(verdict, record));
+    // What every attempt of this call cost, the failed ones included: the library counts it as the stage's spend.
+    await attempt.deliver(result, judgement, () => response.setHeader('x-intime-route-spent-usd', formatUsd(spent)));
     return;
   }
 }
 
 type ForwardResult =
   | { kind: 'done' }
-  | { kind: 'provider_error'; status: number; text: string; headers: Dispatcher.ResponseData['headers']; record: CallRecord | undefined }
+  | { kind: 'provider_error'; status: number; text: string; headers: Dispatcher.ResponseData['headers'] }
   | { kind: 'answer'; upstream: Dispatcher.ResponseData; text: string; json: Record<string, unknown>; usage: ReturnType<ProtocolAdapter['usageOf']>; requestId: string | null };
 
 interface Attempt {
   call: CallContext;
   settle(outcome: CallOutcome): Promise<CallRecord | undefined>;
   forward(): Promise<ForwardResult>;
-  deliver(answer: Extract<ForwardResult, { kind: 'answer' }>, verdict: Verdict, observed: (record: CallRecord | undefined) => void): Promise<void>;
+  /** Settles the answer with its judgement and hands it to the agent; `beforeSend` runs once it is priced. */
+  deliver(answer: Extract<ForwardResult, { kind: 'answer' }>, judgement: ContractJudgement | undefined, beforeSend: () => void): Promise<void>;
+}
+
+/** One attempt of a cascade: which model, under which contract, and where it stands in the chain of retries. */
+interface AttemptPlan {
+  model: string;
+  step: string | null;
+  routePolicy: string;
+  contract: ExpectedOutput | undefined;
+  attempt: number;
+  retryOf: string | null;
+  /** Called with every ledger row the attempt writes. */
+  settled: (record: CallRecord) => void;
 }
 
 /** Statuses another model may fix: rate limits and provider failures. */
@@ -132,19 +152,21 @@ function isProviderError(status: number): boolean {
 
 /** Admits one attempt (reserving its worst case); throws the budget's refusal when it does not fit. */
 async function startAttempt(
-  gateway: Gateway, adapter: ProtocolAdapter, request: IncomingMessage, response: ServerResponse, routed: RoutedRequest, model: string, step: string | null, routePolicy: string,
+  gateway: Gateway, adapter: ProtocolAdapter, request: IncomingMessage, response: ServerResponse, routed: RoutedRequest, plan: AttemptPlan,
 ): Promise<Attempt> {
+  const { model, step, routePolicy, contract, attempt, retryOf } = plan;
   const { identity, parsed, abort, body } = routed;
   const price = gateway.prices.lookup(model);
   if (!price) throw new GatewayError('model_not_priced', 'invalid_request', `routed model "${model}" has no price`, { retryable: false });
   const upstream = resolveUpstream(gateway.config, parsed.protocol, model, price);
   const attemptRequest: CallRequest = { ...parsed, model, upstreamBody: { ...parsed.upstreamBody, model } };
   const call: CallContext = {
-    id: newId('call'), identity, request: attemptRequest, price, provider: upstream.provider, step, routePolicy,
+    id: newId('call'), identity, request: attemptRequest, price, provider: upstream.provider, step, routePolicy, contract, attempt, retryOf,
     agent: readLabel(request, 'x-intime-agent'), startedAt: Date.now(), startedAtMonotonic: performance.now(), firstTokenAtMonotonic: null,
   };
   const promptTokens = countPromptTokens(parsed.protocol, attemptRequest.upstreamBody);
   const admission = await gateway.budgets.admit(call, promptTokens, body.includes('cache_control'), abort.signal);
+  call.outputCap = admission.capOutput ? admission.outputTokens : parsed.maxOutputTokens;
   let upstreamBody = attemptRequest.upstreamBody;
   if (admission.capOutput) upstreamBody = adapter.capOutput(upstreamBody, admission.outputTokens, upstream.provider);
   const requestBody = JSON.stringify({ ...upstreamBody, model: upstream.model });
@@ -175,6 +197,7 @@ async function startAttempt(
       throw new GatewayError('ledger_unavailable', 'internal', 'the call could not be recorded in the ledger', { retryable: false, status: 503 });
     } finally {
       gateway.budgets.settle(record);
+      plan.settled(record);
     }
     return record;
   })());
@@ -205,14 +228,13 @@ async function startAttempt(
         // A cut after forwarding is billed (the provider had the prompt); an agent that left before the answer is not.
         if (cutReason || abort.signal.aborted) return endAborted(cutReason !== undefined);
         // Unreachable: nothing was generated, nothing is billed; the next model may answer.
-        const record = await failQuietly({ ...outcomeOf('failed', 502, 'upstream_unreachable', undefined, '', null), billable: false });
+        await failQuietly({ ...outcomeOf('failed', 502, 'upstream_unreachable', undefined, '', null), billable: false });
         const error = new GatewayError('upstream_unreachable', 'upstream', `provider "${upstream.provider}" is unreachable`, { status: 502 });
-        return { kind: 'provider_error', status: 502, text: JSON.stringify(adapter.errorBody(error)), headers: { 'content-type': 'application/json' }, record };
+        return { kind: 'provider_error', status: 502, text: JSON.stringify(adapter.errorBody(error)), headers: { 'content-type': 'application/json' } };
       }
       const isStream = parsed.stream && upstreamResponse.statusCode < 300 && String(upstreamResponse.headers['content-type'] ?? '').includes('text/event-stream');
       if (isStream) {
-        // A stream reaches the agent as it comes: no verdict, no escalation, only fallback before it starts.
-        response.setHeader('x-intime-verdict', 'none');
+        // A stream reaches the agent as it comes: judged at its end (ledger, SSE comment), no escalation, only fallback before it starts.
         try {
           await relayStream(relayOf(upstreamResponse));
         } catch (error) {
@@ -228,14 +250,14 @@ async function startAttempt(
       } catch {
         // The provider worked on the prompt: billed either way.
         if (cutReason || abort.signal.aborted) return endAborted(true);
-        const record = await failQuietly({ ...outcomeOf('failed', 502, 'upstream_disconnected', undefined, '', null), billable: false });
+        await failQuietly({ ...outcomeOf('failed', 502, 'upstream_disconnected', undefined, '', null), billable: false });
         const error = new GatewayError('upstream_disconnected', 'upstream', 'the provider closed the connection before answering');
-        return { kind: 'provider_error', status: 502, text: JSON.stringify(adapter.errorBody(error)), headers: { 'content-type': 'application/json' }, record };
+        return { kind: 'provider_error', status: 502, text: JSON.stringify(adapter.errorBody(error)), headers: { 'content-type': 'application/json' } };
       }
       const requestId = upstreamRequestId(upstreamResponse.headers);
       if (upstreamResponse.statusCode >= 400) {
-        const record = await failQuietly({ ...outcomeOf('upstream_error', upstreamResponse.statusCode, `upstream_${upstreamResponse.statusCode}`, undefined, '', requestId), billable: false });
-        if (isProviderError(upstreamResponse.statusCode)) return { kind: 'provider_error', status: upstreamResponse.statusCode, text, headers: upstreamResponse.headers, record };
+        await failQuietly({ ...outcomeOf('upstream_error', upstreamResponse.statusCode, `upstream_${upstreamResponse.statusCode}`, undefined, '', requestId), billable: false });
+        if (isProviderError(upstreamResponse.statusCode)) return { kind: 'provider_error', status: upstreamResponse.statusCode, text, headers: upstreamResponse.headers };
         // The request itself was refused: another model would refuse it too. Hand the refusal over.
         response.writeHead(upstreamResponse.statusCode, { ...passthroughHeaders(upstreamResponse.headers), 'x-intime-call-id': call.id, ...gateway.budgets.clockHeaders(identity) });
         response.end(text);
@@ -246,22 +268,19 @@ async function startAttempt(
         json = JSON.parse(text) as Record<string, unknown>;
       } catch {
         // Billed (the provider generated it), and another model may do better.
-        const record = await failQuietly(outcomeOf('failed', 502, 'upstream_malformed_response', undefined, text, requestId));
+        await failQuietly(outcomeOf('failed', 502, 'upstream_malformed_response', undefined, text, requestId));
         const error = new GatewayError('upstream_malformed_response', 'upstream', 'the provider answered with malformed JSON', { retryable: false });
-        return { kind: 'provider_error', status: 502, text: JSON.stringify(adapter.errorBody(error)), headers: { 'content-type': 'application/json' }, record };
+        return { kind: 'provider_error', status: 502, text: JSON.stringify(adapter.errorBody(error)), headers: { 'content-type': 'application/json' } };
       }
       return { kind: 'answer', upstream: upstreamResponse, text, json, usage: adapter.usageOf(json), requestId: requestId ?? (typeof json.id === 'string' ? json.id : null) };
     },
-    async deliver(answer, verdict, observed) {
+    async deliver(answer, judgement, beforeSend) {
       const relay = relayOf(answer.upstream);
       try {
-        if (relay.gate && (await relayHeldJson({ ...relay, gate: relay.gate }, answer))) {
-          observed(await settling);
-          return;
-        }
+        if (relay.gate && (await relayHeldJson({ ...relay, gate: relay.gate }, answer))) return;
         // A last attempt that fails its contract is still delivered (the agent decides), and marked.
-        const record = await settle(outcomeOf('ok', answer.upstream.statusCode, verdict === 'failed' ? CONTRACT_FAILED : null, answer.usage, answer.usage ? '' : adapter.outputTextOf(answer.json), answer.requestId));
-        observed(record);
+        const record = await settle({ ...outcomeOf('ok', answer.upstream.statusCode, null, answer.usage, answer.usage ? '' : adapter.outputTextOf(answer.json), answer.requestId), contract: judgement });
+        beforeSend();
         sendSettledAnswer(relay, record, answer.text);
       } catch (error) {
         const failure = asGatewayError(error);
