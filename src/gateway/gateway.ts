@@ -24,6 +24,7 @@ import { routeRequest } from './routes.js';
 import { newToken } from './secrets.js';
 import { simulatedProviders } from './upstreams.js';
 import { RoutingRegistry } from './routing/registry.js';
+import { wireRouting } from './routing/learning.js';
 import { AlertCenter } from './alerts.js';
 import { LiveHub } from './live.js';
 import { GatewayMetrics } from './metrics.js';
@@ -159,6 +160,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
   };
   self = gateway;
   seedBurnBaselines(gateway);
+  await wireRouting(gateway);
   wireSignals(gateway);
   const server = createServer((request, response) => {
     routeRequest(gateway, request, response).catch((error: unknown) => {

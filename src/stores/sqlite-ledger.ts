@@ -258,6 +258,14 @@ export class SqliteLedger implements LedgerStore {
     return (statement.all(runId) as Row[]).map(callFromRow);
   }
 
+  async routingEvidence(limit: number): Promise<CallRecord[]> {
+    const statement = this.db.prepare(`SELECT * FROM calls
+      WHERE status = 'ok' AND (route_policy IS NOT NULL OR (contract_verdict != 'none' AND step IS NOT NULL))
+      ORDER BY started_at DESC, rowid DESC LIMIT ?`);
+    statement.safeIntegers(true);
+    return (statement.all(limit) as Row[]).map(callFromRow).reverse();
+  }
+
   async lastModel(runId: string): Promise<string | null> {
     const row = this.db.prepare('SELECT model FROM calls WHERE run_id = ? ORDER BY started_at DESC, rowid DESC LIMIT 1').get(runId) as Row | undefined;
     return row ? String(row.model) : null;

@@ -119,6 +119,20 @@ describe('statistics', () => {
     expect(large.belief.alpha / (large.belief.alpha + large.belief.beta)).toBeGreaterThan(0.7);
     expect(book.get('stage', 'm')!.tailCostUsd).toBe(1);
   });
+
+  it('moves a revised verdict from one count to the other, in the pool and the bucket, keeping cost', () => {
+    const book = new StatsBook(10);
+    book.observe('stage', 'm', { verdict: 'passed', costUsd: 2 }, 'small');
+    book.observe('stage', 'm', { verdict: 'passed', costUsd: 4 }, 'small');
+    book.revise('stage', 'm', 'passed', 'failed', 'small');
+    for (const stats of [book.get('stage', 'm')!, book.get('stage', 'm', 'small')!]) {
+      expect([stats.attempts, stats.passed, stats.failed, stats.meanCostUsd]).toEqual([2, 1, 1, 3]);
+    }
+    book.revise('stage', 'm', 'none', 'failed', 'small');
+    expect(book.get('stage', 'm')!.failed).toBe(2);
+    book.revise('stage', 'unseen', 'passed', 'failed');
+    expect(book.get('stage', 'unseen')).toBeUndefined();
+  });
 });
 
 describe('frontier and AIQ', () => {

@@ -56,6 +56,15 @@ export class ModelStats {
     }
   }
 
+  /** An attempt's verdict changed after it was observed (a check ran later): its cost and latency stand. */
+  revise(from: Attempt['verdict'], to: Attempt['verdict']): void {
+    if (from === to) return;
+    if (from === 'passed') this.passed = Math.max(0, this.passed - 1);
+    else if (from === 'failed') this.failed = Math.max(0, this.failed - 1);
+    if (to === 'passed') this.passed++;
+    else if (to === 'failed') this.failed++;
+  }
+
   /** The posterior over the pass rate, starting from `prior` (the pooled belief, for a feature bucket). */
   posterior(prior: Beta = UNIFORM_PRIOR): Beta {
     return { alpha: prior.alpha + this.passed, beta: prior.beta + this.failed };
@@ -99,6 +108,11 @@ export class StatsBook {
   observe(stage: string, model: string, attempt: Attempt, bucket?: string): void {
     this.entry(stage, model, undefined).observe(attempt);
     if (bucket !== undefined) this.entry(stage, model, bucket).observe(attempt);
+  }
+
+  revise(stage: string, model: string, from: Attempt['verdict'], to: Attempt['verdict'], bucket?: string): void {
+    this.get(stage, model)?.revise(from, to);
+    if (bucket !== undefined) this.get(stage, model, bucket)?.revise(from, to);
   }
 
   private entry(stage: string, model: string, bucket: string | undefined): ModelStats {

@@ -110,6 +110,10 @@ export class RoutingRegistry {
     this.stats.observe(stage, model, attempt, inputSizeBucket(promptTokens));
   }
 
+  revise(stage: string, model: string, from: Attempt['verdict'], to: Attempt['verdict'], promptTokens: number): void {
+    this.stats.revise(stage, model, from, to, inputSizeBucket(promptTokens));
+  }
+
   statsView(policy: RoutingPolicy, stage: string) {
     return policy.candidates.map((model) => {
       const stats = this.stats.get(stage, model);

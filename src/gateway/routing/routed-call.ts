@@ -67,10 +67,7 @@ export async function handleRoutedCall(
   response.setHeader('x-intime-route-order', order.join(','));
   if (decision.exploring) response.setHeader('x-intime-route-exploring', 'true');
 
-  // Every settled attempt teaches the router: its verdict, cost and latency on this stage.
-  const observe = (record: CallRecord) => {
-    gateway.routing.observe(stage, record.model, { verdict: record.contractVerdict ?? 'none', costUsd: toUsdNumber(record.cost), latencyMs: record.latencyMs }, promptTokens);
-  };
+  // The router learns from each settled attempt through the ledger's events (learning.ts).
   let spent = 0n;
   let previousCallId = tags.retryOf;
   for (let index = 0; index < order.length; index++) {
@@ -82,7 +79,7 @@ export async function handleRoutedCall(
     try {
       attempt = await startAttempt(gateway, adapter, request, response, routed, {
         model, step, routePolicy: name, contract, attempt: tags.attempt + index, retryOf: previousCallId,
-        settled: (record) => { spent += record.cost; observe(record); },
+        settled: (record) => { spent += record.cost; },
       });
     } catch (error) {
       const failure = asGatewayError(error);
