@@ -34,7 +34,7 @@ export async function renderSpend(page) {
   replace(top, ...(groups.some(Boolean) ? groups : [h('p', { class: 'empty', text: 'Top burners need a token that sees every project.' })]));
   // Waste (silent burns) comes from output contracts; shown when this gateway answers for it.
   try {
-    const result = await api('/api/waste?bucket=day');
+    const result = await api('/api/waste?by=day');
     const points = wastePoints(result);
     if (points) {
       waste.hidden = false;

@@ -167,11 +167,12 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     await expect.poll(() => page.locator('article.approval').count(), { timeout: 5000 }).toBe(0);
     await page.click('nav a[data-view=alerts]');
     await expect.poll(() => page.locator('table.alerts').textContent(), { timeout: 5000 }).toContain('deploy_prod');
-    // Spend over time and top burners, as charts; waste stays hidden while no /api/waste answers.
+    // Spend over time and top burners, as charts; waste per day from GET /api/waste (output contracts).
     await page.click('nav a[data-view=spend]');
     await page.waitForSelector('svg.stacked rect');
     await page.waitForSelector('.burners .hbars li');
-    expect(await page.locator('section.waste').isHidden()).toBe(true);
+    await page.locator('section.waste h2').waitFor({ timeout: 5000 });
+    expect(await page.locator('section.waste h2').textContent()).toBe('Waste over time');
     await page.selectOption('select[name=by]', 'project');
     await expect.poll(() => page.locator('ul.legend').textContent()).toContain('alpha');
     await page.close();

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Protocol } from '../core/tokenizer.js';
 import type { UsdPerMillion } from '../core/prices.js';
+import type { RoutingPolicySpec } from './routing/registry.js';
 import { DEFAULT_BURN_ANOMALY, type BurnAnomalyOptions } from '../core/burn-anomaly.js';
 
 /** Where a provider lives and how to authenticate to it. Keys come from the environment or the file, never from logs. */
@@ -57,6 +58,8 @@ export interface GatewayConfig {
     /** How often a held stream sends an SSE comment while it waits (default 15 s). */
     keepAliveMs?: number;
   };
+  /** Routing policies, requested as model `intime/auto:<name>` (the API can add more). */
+  routing: { policies: Record<string, RoutingPolicySpec> };
   /** Alerts: burn-rate anomalies per key and project, budget thresholds, approvals waiting. */
   alerts: {
     /** Where every alert is posted (Slack-compatible {text, blocks}). */
@@ -95,6 +98,7 @@ export function defaultConfig(): GatewayConfig {
     pauseHoldMs: 300_000,
     budgets: { overflowPolicy: 'clamp', defaultMaxOutputTokens: 16_384, softThreshold: 0.8 },
     approvals: { tools: [], timeoutMs: 300_000, onDeny: 'strip' },
+    routing: { policies: {} },
     alerts: { burnRate: { ...DEFAULT_BURN_ANOMALY, bucketMs: 300_000 } },
     metrics: { public: false },
     otlp: { serviceName: 'intime' },
@@ -128,6 +132,10 @@ export function loadConfig(path: string | undefined): GatewayConfig {
   if (file.budgets) {
     config.budgets = { ...config.budgets, ...file.budgets };
     if (!['clamp', 'refuse'].includes(config.budgets.overflowPolicy)) throw new ConfigError(`config ${path}: budgets.overflowPolicy must be clamp or refuse`);
+  }
+  if (file.routing?.policies !== undefined) {
+    if (typeof file.routing.policies !== 'object' || file.routing.policies === null) throw new ConfigError(`config ${path}: routing.policies must map names to {"candidates": [...]}`);
+    config.routing = { policies: file.routing.policies };
   }
   if (file.approvals) config.approvals = approvalsConfig({ ...config.approvals, ...file.approvals }, path);
   if (file.alerts) config.alerts = alertsConfig(file.alerts, config.alerts, path);

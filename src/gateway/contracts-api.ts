@@ -7,6 +7,7 @@ import type { Gateway } from './gateway.js';
 import { parseJsonObject, readBody, sendJson } from './http.js';
 import { presentedToken } from './identity.js';
 import { callView } from './views.js';
+import { reviseRouting } from './routing/learning.js';
 
 const WASTE_DIMENSIONS: WasteDimension[] = ['stage', 'model', 'run', 'day'];
 const NAME_PATTERN = /^[A-Za-z0-9._:\/-]{1,128}$/;
@@ -82,6 +83,8 @@ async function postVerdict(gateway: Gateway, request: IncomingMessage, response:
   const judgement = judgementFrom(await readJson(gateway, request));
   const updated = await gateway.ledger.recordVerdict(callId, judgement);
   if (!updated) throw notFound(`call ${callId}`);
+  // The router learned from the gateway's verdict; the library's checks may have overturned it.
+  reviseRouting(gateway, call!, updated);
   sendJson(response, 200, callView(updated));
 }
 

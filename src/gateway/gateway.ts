@@ -23,6 +23,8 @@ import { loadPriceTable } from './price-loader.js';
 import { routeRequest } from './routes.js';
 import { newToken } from './secrets.js';
 import { simulatedProviders } from './upstreams.js';
+import { RoutingRegistry } from './routing/registry.js';
+import { wireRouting } from './routing/learning.js';
 import { AlertCenter } from './alerts.js';
 import { LiveHub } from './live.js';
 import { GatewayMetrics } from './metrics.js';
@@ -47,6 +49,8 @@ export interface Gateway {
   adminToken: string;
   /** Set when the gateway runs with the built-in simulated provider. */
   simulated: boolean;
+  /** Routing policies for intime/auto:<policy> and what the router has learned. */
+  routing: RoutingRegistry;
   /** What changed, for the live dashboard's event streams. */
   live: LiveHub;
   alerts: AlertCenter;
@@ -148,6 +152,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     log,
     adminToken,
     simulated: options.simUrl !== undefined,
+    routing: new RoutingRegistry(config.routing.policies, join(dataDir, 'routing-policies.json'), prices),
     live: new LiveHub(),
     alerts: new AlertCenter(config.alerts, log, options.now),
     metrics: new GatewayMetrics(() => gateway),
@@ -155,6 +160,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
   };
   self = gateway;
   seedBurnBaselines(gateway);
+  await wireRouting(gateway);
   wireSignals(gateway);
   const server = createServer((request, response) => {
     routeRequest(gateway, request, response).catch((error: unknown) => {

@@ -36,6 +36,7 @@ export async function reconcileReservations(ledger: LedgerStore, prices: PriceTa
       startedAt: reservation.createdAt,
       latencyMs: 0,
       timeToFirstTokenMs: null,
+      routePolicy: null,
     });
   }
   if (leftovers.length > 0) log.warn('reconciled reservations left by a previous crash', { calls: leftovers.length });
