@@ -173,7 +173,7 @@ async function showRun(run) {
       stat('Calls', `${run.calls}${run.callsInFlight ? ` (+${run.callsInFlight} in flight)` : ''}`)),
     actions);
   // Calls, verdicts (a late one moves the waste) and state: what the lists below show.
-  const changes = `${run.calls}|${run.state}|${run.wastedUsd}`;
+  const changes = `${run.calls}|${run.state}|${run.wastedUsd}|${run.lateVerdicts ?? 0}`;
   if (changes === detail.changes) return;
   detail.changes = changes;
   const id = run.id;

@@ -220,12 +220,15 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     expect(Number((await view()).wastedUsd)).toBeLessThan(Number((await view()).spentUsd));
     const plain = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Sum it.' }] }, { headers: { 'x-intime-step': 'check' } }).withResponse();
     const plainId = plain.response.headers.get('x-intime-call-id')!;
-    const judged = await fetch(`${stack.gateway.url}/api/calls/${plainId}/verdict`, {
-      method: 'POST', headers: { authorization: `Bearer ${run.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ verdict: 'failed', contract: 'totals-match', version: 3, violation: 'total 41 is not the sum of lines (42)' }),
-    });
-    expect(judged.status).toBe(200);
     const plainRow = page.locator(`table.calls tr[data-call="${plainId}"]`);
+    await expect.poll(() => plainRow.locator('.verdict').textContent(), { timeout: 5000 }).toBe('—');
+    const judge = (body: Record<string, unknown>) => fetch(`${stack.gateway.url}/api/calls/${plainId}/verdict`, {
+      method: 'POST', headers: { authorization: `Bearer ${run.token}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
+    });
+    // A verdict posted after the call settled shows without a reload: a pass (no waste), then a failure of a stricter check.
+    expect((await judge({ verdict: 'passed', contract: 'totals-match', version: 3 })).status).toBe(200);
+    await expect.poll(() => plainRow.locator('.badge').textContent(), { timeout: 5000 }).toBe('passed');
+    expect((await judge({ verdict: 'failed', contract: 'totals-match', version: 3, violation: 'total 41 is not the sum of lines (42)' })).status).toBe(200);
     await expect.poll(() => plainRow.locator('.badge.verdict-failed').getAttribute('title'), { timeout: 5000 }).toBe('total 41 is not the sum of lines (42)');
     expect(await plainRow.locator('.verdict .sub').first().textContent()).toBe('totals-match@3');
     const final = await view();
@@ -233,6 +236,9 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     const cost = (id: string) => Number(calls.find((call) => call.id === id)!.costUsd);
     expect(Number(final.wastedUsd)).toBeCloseTo(cost(firstId) + cost(plainId), 12);
     await expect.poll(shown, { timeout: 5000 }).toBeCloseTo(Number(final.wastedUsd), 6);
+    await page.click('nav a[data-view=runs]');
+    await expect.poll(async () => Number((await page.locator(`tr[data-run="${run.id}"] td.wasted`).textContent())!.replace('$', '')), { timeout: 5000 })
+      .toBeCloseTo(Number(final.wastedUsd), 6);
 
     // The waste chart: one point per day from /api/waste?by=day, and where it burned by stage.
     const wasteRequests: string[] = [];

@@ -19,6 +19,8 @@ const SAMPLES_KEPT_MS = 15 * 60_000;
 export class LiveHub extends EventEmitter {
   /** Settled spend per run, its own and its sub-runs' (as its clock counts), for burn rates. */
   private readonly samples = new Map<string, SpendSample[]>();
+  /** Verdicts posted on each run's calls after they settled: a page showing the calls refetches when it moves. */
+  private readonly judgements = new Map<string, number>();
 
   constructor() {
     super();
@@ -42,6 +44,17 @@ export class LiveHub extends EventEmitter {
 
   forget(runId: string): void {
     this.samples.delete(runId);
+    this.judgements.delete(runId);
+  }
+
+  recordJudgement(runId: string): void {
+    // Verdicts may come after a run ended and was forgotten: bounded, oldest first out.
+    if (!this.judgements.has(runId) && this.judgements.size >= 100_000) this.judgements.delete(this.judgements.keys().next().value!);
+    this.judgements.set(runId, (this.judgements.get(runId) ?? 0) + 1);
+  }
+
+  judgementsOf(runId: string): number {
+    return this.judgements.get(runId) ?? 0;
   }
 
   /**
@@ -89,6 +102,7 @@ export async function liveRuns(gateway: Gateway, principal: Principal, limit = 5
       actions: mayAct ? (run.state === 'paused' ? ['stop', 'resume'] : ['stop', 'pause']) : [],
       // The forecast's cost quantiles, beside the run's own spend; the full forecast vs actual is on GET /api/runs/:id.
       forecastCostUsd: forecastCost(tasks.get(run.id)?.forecast),
+      lateVerdicts: gateway.live.judgementsOf(run.id),
     };
   }));
 }

@@ -54,15 +54,16 @@ export function wireSignals(gateway: Gateway): void {
 
 /**
  * A verdict posted after its call settled (the library judges with checks the gateway
- * cannot see). Its first failure turns the call's cost into waste: the waste metric, the
+ * cannot see). Any verdict tells open run pages to refetch the calls. Its first failure turns the call's cost into waste: the waste metric, the
  * run's silent-burn watch, a verdict span under the call's span, and the live clocks
  * (a run's waste is on its page) all learn it here. A pass, or a failure already known, changes nothing.
  */
 export function verdictRecorded(gateway: Gateway, before: CallRecord, after: CallRecord): void {
+  if (after.runId) gateway.live.recordJudgement(after.runId);
+  gateway.live.emit('runs');
   if (before.contractVerdict === 'failed' || after.contractVerdict !== 'failed') return;
   gateway.metrics.observeLateFailure(after);
   if (after.runId) gateway.alerts.observeLateFailure(after.runId, toApproximateUsd(after.cost));
-  gateway.live.emit('runs');
   const otlp = gateway.otlp;
   if (!otlp) return;
   void (after.runId ? gateway.budgets.runChain(after.runId) : Promise.resolve([])).then(
