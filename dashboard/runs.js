@@ -57,6 +57,7 @@ function fillRunCells(entry, run) {
   replace(cells.clock, clockBar(run));
   cells.spent.textContent = money(run.spentUsd);
   cells.wasted.textContent = Number(run.wastedUsd) > 0 ? money(run.wastedUsd) : '—';
+  cells.wasted.classList.toggle('burning', Number(run.wastedUsd) > 0);
   cells.wasted.title = 'spent on outputs that failed their contract';
   fillForecastCell(cells.forecast, run);
   cells.left.textContent = run.remainingUsd === null ? 'no budget' : money(run.remainingUsd);

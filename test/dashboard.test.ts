@@ -291,8 +291,14 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
   });
 
   it.runIf(process.env.INTIME_SCREENSHOT)('takes the screenshot for the docs', async () => {
+    const history = Array.from({ length: 40 }, (_, index) => ({
+      id: `shot-past-${index}`, group: 'invoice-pipeline', model: 'gpt-4o-mini', features: {}, inputTokens: 2000, outputTokens: 800, calls: 4,
+      costUsd: 0.0008 + (index % 10) * 0.0002, finishedAt: new Date(Date.UTC(2026, 0, 1, 0, index)).toISOString(),
+    }));
+    await stack.admin('POST', '/api/history/import', { runs: history });
+    const task = { pipeline: 'invoice-pipeline', model: 'gpt-4o-mini', inputTokens: 2000 };
     const busy = [
-      await stack.createRun({ name: 'research-agent', project: 'search', budgetUsd: '2' }),
+      await stack.createRun({ name: 'research-agent', project: 'search', budgetUsd: '2', task }),
       await stack.createRun({ name: 'coding-agent', project: 'alpha', budgetUsd: '0.25' }),
       await stack.createRun({ name: 'triage-bot', project: 'support', budgetUsd: '1' }),
     ];
@@ -311,6 +317,28 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     await page.screenshot({ path: 'docs/dashboard.png', fullPage: true });
     for (const run of busy) await stack.admin('POST', `/api/runs/${run.id}/stop`, {});
     await Promise.all(streams);
+
+    // A run's page: a pipeline that passed in the end after failed tries, with its forecast.
+    const pipeline = await stack.createRun({ name: 'invoice-pipeline', project: 'alpha', budgetUsd: '0.01', task });
+    const client = stack.openai(pipeline.token, { maxRetries: 0 });
+    const stage = async (step: string, outputs: (string | undefined)[]) => {
+      let previous: string | null = null;
+      for (const [index, output] of outputs.entries()) {
+        const answer = await client.chat.completions.create({
+          model: index < 2 ? 'gpt-4o-mini' : 'gpt-4o', messages: [{ role: 'user', content: `${step} the invoice` }],
+          response_format: { type: 'json_schema', json_schema: { name: step, schema: INVOICE_SCHEMA } },
+        }, { headers: { 'x-intime-step': step, ...(output ? { 'x-sim-output': output } : {}), ...(previous ? { 'x-intime-attempt': String(index + 1), 'x-intime-retry-of': previous } : {}) } }).withResponse();
+        previous = answer.response.headers.get('x-intime-call-id');
+      }
+    };
+    await stage('extract', ['malformed', undefined]);
+    await stage('validate', ['empty-object', 'truncated', undefined]);
+    await stage('summarize', [undefined]);
+    await stack.admin('POST', `/api/runs/${pipeline.id}/complete`, {});
+    await page.goto(`${stack.gateway.url}/#/run/${pipeline.id}`);
+    await page.waitForSelector('section.forecast tr.forecast-cost');
+    await page.waitForSelector('table.calls .badge.verdict-failed');
+    await page.screenshot({ path: 'docs/dashboard-run.png', fullPage: true });
     await page.close();
   });
 
