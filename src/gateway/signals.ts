@@ -54,9 +54,10 @@ export function wireSignals(gateway: Gateway): void {
 
 /**
  * A verdict posted after its call settled (the library judges with checks the gateway
- * cannot see). Any verdict tells open run pages to refetch the calls. Its first failure turns the call's cost into waste: the waste metric, the
- * run's silent-burn watch, a verdict span under the call's span, and the live clocks
- * (a run's waste is on its page) all learn it here. A pass, or a failure already known, changes nothing.
+ * cannot see). Any verdict tells open run pages to refetch the run's calls. Its first
+ * failure turns the call's cost into waste: the waste metric, the run's silent-burn watch
+ * and a verdict span under the call's span learn it here. A pass, or a failure already
+ * known, adds no waste.
  */
 export function verdictRecorded(gateway: Gateway, before: CallRecord, after: CallRecord): void {
   if (after.runId) gateway.live.recordJudgement(after.runId);
