@@ -3,6 +3,7 @@ import type { Protocol } from '../core/tokenizer.js';
 import type { UsdPerMillion } from '../core/prices.js';
 import type { RoutingPolicySpec } from './routing/registry.js';
 import { DEFAULT_BURN_ANOMALY, type BurnAnomalyOptions } from '../core/burn-anomaly.js';
+import { DEFAULT_WASTE_WATCH, type WasteWatchOptions } from '../core/waste-watch.js';
 
 /** Where a provider lives and how to authenticate to it. Keys come from the environment or the file, never from logs. */
 export interface ProviderConfig {
@@ -66,6 +67,8 @@ export interface GatewayConfig {
     webhook?: string;
     /** Burn-rate anomaly detection; false turns it off. */
     burnRate: (BurnAnomalyOptions & { bucketMs: number }) | false;
+    /** Silent burn: a run whose failed-contract spend passes a share of its spend; false turns it off, absent uses the defaults. */
+    waste?: WasteWatchOptions | false;
   };
   /** GET /metrics: needs a control-API token that sees every project, unless public. */
   metrics: { public: boolean };
@@ -180,7 +183,19 @@ function alertsConfig(file: Partial<GatewayConfig['alerts']>, defaults: GatewayC
     if (burnRate.bucketMs < 1000) throw new ConfigError(`config ${path}: alerts.burnRate.bucketMs must be at least 1000`);
     if (burnRate.alpha <= 0 || burnRate.alpha > 1) throw new ConfigError(`config ${path}: alerts.burnRate.alpha must be in (0, 1]`);
   }
-  return { webhook: file.webhook ?? defaults.webhook, burnRate };
+  let waste = defaults.waste;
+  if (file.waste === false) waste = false;
+  else if (file.waste !== undefined) {
+    if (typeof file.waste !== 'object' || file.waste === null || Array.isArray(file.waste)) throw new ConfigError(`config ${path}: alerts.waste must be an object or false`);
+    const unknown = Object.keys(file.waste).find((name) => !(name in DEFAULT_WASTE_WATCH));
+    if (unknown) throw new ConfigError(`config ${path}: alerts.waste.${unknown} is not a setting (share, minFailedCalls, minUsd)`);
+    waste = { ...(defaults.waste || DEFAULT_WASTE_WATCH), ...file.waste };
+    for (const [name, value] of Object.entries(waste)) {
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new ConfigError(`config ${path}: alerts.waste.${name} must be a non-negative number`);
+    }
+    if (waste.share > 1) throw new ConfigError(`config ${path}: alerts.waste.share must be in [0, 1]`);
+  }
+  return { webhook: file.webhook ?? defaults.webhook, burnRate, ...(waste === undefined ? {} : { waste }) };
 }
 
 export function providerApiKey(provider: ProviderConfig, env: NodeJS.ProcessEnv = process.env): string | undefined {
