@@ -98,8 +98,8 @@ export function waterfall(calls) {
     const x = left + ((start - t0) / span) * (width - left - 4);
     const w = Math.max((call.latencyMs / span) * (width - left - 4), 2);
     svg.append(s('text', { x: 4, y: y + 12, class: 'axis', text: `${call.step ? `${call.step} · ` : ''}${call.model}`.slice(0, 26) }),
-      s('rect', { x, y, width: w, height: row - 5, class: `call call-${call.status}${call.estimated ? ' estimated' : ''}` },
-        s('title', { text: `${call.model} · ${call.status} · ${call.inputTokens} in / ${call.outputTokens} out · ${money(call.costUsd)} · ${Math.round(call.latencyMs)} ms${call.estimated ? ' · estimated' : ''}` })));
+      s('rect', { x, y, width: w, height: row - 5, class: `call call-${call.status}${call.estimated ? ' estimated' : ''}${call.contract?.verdict === 'failed' ? ' contract-failed' : ''}` },
+        s('title', { text: `${call.model} · ${call.status} · ${call.inputTokens} in / ${call.outputTokens} out · ${money(call.costUsd)} · ${Math.round(call.latencyMs)} ms${call.estimated ? ' · estimated' : ''}${call.contract && call.contract.verdict !== 'none' ? ` · contract ${call.contract.verdict}` : ''}` })));
     if (call.timeToFirstTokenMs !== null) svg.append(s('line', { x1: x + (call.timeToFirstTokenMs / span) * (width - left - 4), x2: x + (call.timeToFirstTokenMs / span) * (width - left - 4), y1: y, y2: y + row - 5, class: 'ttft' }));
   });
   svg.append(s('text', { x: width - 4, y: shown.length * row + 14, class: 'axis', 'text-anchor': 'end', text: `${Math.round(span)} ms` }));

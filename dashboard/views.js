@@ -32,27 +32,46 @@ export async function renderSpend(page) {
     (result) => h('div', { class: 'burners' }, h('h3', { text: `by ${dimension}` }), hbars(result.rows.slice(0, 8).map((row) => ({ label: row.group ?? '(none)', value: Number(row.costUsd) })))),
     (error) => (error.status === 403 ? null : h('p', { class: 'error', text: error.message })))));
   replace(top, ...(groups.some(Boolean) ? groups : [h('p', { class: 'empty', text: 'Top burners need a token that sees every project.' })]));
-  // Waste (silent burns) comes from output contracts; shown when this gateway answers for it.
+  await drawWaste(waste);
+}
+
+/**
+ * Waste (silent burns): spend on outputs that failed their contract, per day over the
+ * last 30 days (GET /api/waste?by=day), and where it burned, by stage and by model.
+ */
+async function drawWaste(section) {
+  const since = new Date(Date.now() - 30 * 86_400_000).toISOString().slice(0, 10);
+  const heading = h('h2', { text: 'Waste over time (30 days)' });
+  section.hidden = false;
   try {
-    const result = await api('/api/waste?bucket=day');
-    const points = wastePoints(result);
-    if (points) {
-      waste.hidden = false;
-      replace(waste, h('h2', { text: 'Waste over time' }), points.length ? lineChart(points) : h('p', { class: 'empty', text: 'No waste recorded.' }));
-    }
-  } catch {
-    waste.hidden = true;
+    const [days, stages, models] = await Promise.all(['day', 'stage', 'model'].map((by) => api(`/api/waste?by=${by}&since=${since}`)));
+    const total = days.total;
+    replace(section, heading,
+      h('p', { class: 'sub waste-total', text: `${money(total.wastedUsd)} of ${money(total.costUsd)} spent bought outputs that failed their contract (${(total.wastedShare * 100).toFixed(1)}%, ${total.failedCalls} of ${total.calls} calls; ${total.retries} retries)` }),
+      Number(total.wastedUsd) > 0 ? lineChart(wastePoints(days.rows)) : h('p', { class: 'empty', text: 'No waste recorded.' }),
+      Number(total.wastedUsd) > 0 ? h('div', { class: 'waste-by' },
+        ...[['stage', stages], ['model', models]].map(([by, result]) => h('div', { class: 'burners' }, h('h3', { text: `wasted by ${by}` }),
+          hbars(result.rows.filter((row) => Number(row.wastedUsd) > 0).slice(0, 8).map((row) => ({ label: row.group ?? '(none)', value: Number(row.wastedUsd) })))))) : null);
+  } catch (error) {
+    replace(section, heading, h('p', { class: 'empty', text: error.status === 403 ? 'Waste needs a token that sees every project.' : error.message }));
   }
 }
 
-/** Accepts the waste endpoint's rows in a few plausible shapes; null when unrecognisable. */
-function wastePoints(result) {
-  const rows = result?.points ?? result?.series ?? result?.rows ?? result?.days ?? (Array.isArray(result) ? result : null);
-  if (!Array.isArray(rows)) return null;
-  return rows.map((row) => ({
-    label: String(row.at ?? row.day ?? row.bucket ?? row.group ?? row.date ?? ''),
-    value: Number(row.wasteUsd ?? row.wastedUsd ?? row.costUsd ?? row.usd ?? 0),
-  }));
+/**
+ * The rows of /api/waste?by=day (one per day with any spend, biggest waste first) as one
+ * point per day in date order, the days without spend between them at zero.
+ * @param {{ group: string | null, wastedUsd: string }[]} rows
+ */
+function wastePoints(rows) {
+  const byDay = new Map(rows.filter((row) => row.group).map((row) => [row.group, Number(row.wastedUsd)]));
+  const days = [...byDay.keys()].sort();
+  if (days.length === 0) return [];
+  const points = [];
+  for (let at = Date.parse(`${days[0]}T00:00:00Z`), last = Date.parse(`${days.at(-1)}T00:00:00Z`); at <= last; at += 86_400_000) {
+    const day = new Date(at).toISOString().slice(0, 10);
+    points.push({ label: day, value: byDay.get(day) ?? 0 });
+  }
+  return points;
 }
 
 function select(name, options) {

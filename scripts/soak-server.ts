@@ -1,6 +1,7 @@
 /**
  * Child process of the soak: the gateway alone (the sim and the load live in the parent),
  * reporting its own health over IPC every interval: RSS, heap, event-loop delay, open fds.
+ * Started with --expose-gc so that the heap it reports is the heap retained after a full GC.
  * argv: <simUrl> <dataDir> <intervalMs>; INTIME_ADMIN_TOKEN carries the admin token.
  */
 import { readdirSync } from 'node:fs';
@@ -15,6 +16,9 @@ const delay = monitorEventLoopDelay({ resolution: 10 });
 delay.enable();
 process.send?.({ type: 'listening', url: gateway.url });
 setInterval(() => {
+  // Heap after a full collection: what is retained, not where the sawtooth happens to be.
+  // (Started with --expose-gc; one full GC per interval is part of the soak's own cost.)
+  (globalThis as { gc?: () => void }).gc?.();
   const memory = process.memoryUsage();
   process.send?.({
     type: 'health',

@@ -26,7 +26,7 @@ const ADMIN = 'it_admin_soak';
 const sim = await startSim();
 const dataDir = mkdtempSync(join(tmpdir(), 'intime-soak-'));
 const child = fork(new URL('./soak-server.ts', import.meta.url), [sim.url, dataDir, String(INTERVAL_MS)], {
-  execArgv: ['--import', 'tsx'], env: { ...process.env, INTIME_ADMIN_TOKEN: ADMIN }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  execArgv: ['--import', 'tsx', '--expose-gc'], env: { ...process.env, INTIME_ADMIN_TOKEN: ADMIN }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
 });
 const url = await new Promise<string>((resolve) => child.on('message', (message: { type: string; url?: string }) => {
   if (message.type === 'listening') resolve(message.url!);

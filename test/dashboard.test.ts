@@ -19,6 +19,17 @@ interface BrowserTiming {
 }
 
 const SLOW = { 'x-sim-output-tokens': '4000', 'x-sim-tokens-per-second': '20' };
+const INVOICE_SCHEMA = {
+  type: 'object', properties: { total: { type: 'integer' }, lines: { type: 'array', items: { type: 'integer' } } }, required: ['total', 'lines'], additionalProperties: false,
+};
+
+/** The page's money format (dashboard/dom.js), to compare what it shows with what the API says. */
+function usd(text: string): string {
+  const value = Number(text);
+  if (value === 0) return '$0';
+  const abs = Math.abs(value);
+  return `${value < 0 ? '-' : ''}$${abs.toFixed(abs >= 100 ? 2 : abs >= 1 ? 3 : abs >= 0.01 ? 4 : 6)}`;
+}
 
 describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
   let stack: Stack;
@@ -167,19 +178,127 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     await expect.poll(() => page.locator('article.approval').count(), { timeout: 5000 }).toBe(0);
     await page.click('nav a[data-view=alerts]');
     await expect.poll(() => page.locator('table.alerts').textContent(), { timeout: 5000 }).toContain('deploy_prod');
-    // Spend over time and top burners, as charts; waste stays hidden while no /api/waste answers.
+    // Spend over time and top burners, as charts; the waste section answers even before any waste.
     await page.click('nav a[data-view=spend]');
     await page.waitForSelector('svg.stacked rect');
     await page.waitForSelector('.burners .hbars li');
-    expect(await page.locator('section.waste').isHidden()).toBe(true);
+    await expect.poll(() => page.locator('section.waste').textContent()).toContain('Waste over time');
     await page.selectOption('select[name=by]', 'project');
     await expect.poll(() => page.locator('ul.legend').textContent()).toContain('alpha');
     await page.close();
   });
 
+  it('shows contract verdicts and waste on a run\'s page, and the waste chart drawn from /api/waste', async () => {
+    const run = await stack.createRun({ name: 'extractor', project: 'alpha' });
+    const client = stack.openai(run.token, { maxRetries: 0 });
+    const extract = (headers: Record<string, string>) => client.chat.completions.create({
+      model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Read the invoice.' }],
+      response_format: { type: 'json_schema', json_schema: { name: 'invoice', schema: INVOICE_SCHEMA } },
+    }, { headers: { 'x-intime-step': 'extract', ...headers } }).withResponse();
+    // A first try the gateway judges failed, then a retry that passes: the final stage passed, the first try was waste.
+    const first = await extract({ 'x-sim-output': 'malformed' });
+    expect(first.response.headers.get('x-intime-contract-verdict')).toBe('failed');
+    const firstId = first.response.headers.get('x-intime-call-id')!;
+    const retry = await extract({ 'x-intime-attempt': '2', 'x-intime-retry-of': firstId });
+    expect(retry.response.headers.get('x-intime-contract-verdict')).toBe('passed');
+    const page = await signIn(ADMIN_TOKEN);
+    await page.goto(`${stack.gateway.url}/#/run/${run.id}`);
+    await expect.poll(() => page.locator('table.calls tbody tr').count(), { timeout: 5000 }).toBe(2);
+    const failedRow = page.locator(`table.calls tr[data-call="${firstId}"]`);
+    expect(await failedRow.locator('.badge.verdict-failed').textContent()).toBe('failed');
+    expect(await failedRow.locator('.badge.verdict-failed').getAttribute('title')).toMatch(/not valid JSON/);
+    expect(await failedRow.locator('.verdict .sub').first().textContent()).toBe('invoice');
+    const retryRow = page.locator(`table.calls tr[data-call="${retry.response.headers.get('x-intime-call-id')}"]`);
+    expect(await retryRow.locator('.badge.verdict-passed').textContent()).toBe('passed');
+    expect(await retryRow.locator('.attempt').textContent()).toBe('#2');
+
+    // The run's waste beside its spend, and a verdict the library posts later moves it live.
+    const shown = async () => Number((await page.locator('.run-header .stat-wasted .value').textContent())!.replace('$', ''));
+    const view = async () => (await stack.admin<{ wastedUsd: string; spentUsd: string }>('GET', `/api/runs/${run.id}`)).body;
+    await expect.poll(shown, { timeout: 5000 }).toBeCloseTo(Number((await view()).wastedUsd), 6);
+    expect(Number((await view()).wastedUsd)).toBeGreaterThan(0);
+    expect(Number((await view()).wastedUsd)).toBeLessThan(Number((await view()).spentUsd));
+    const plain = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Sum it.' }] }, { headers: { 'x-intime-step': 'check' } }).withResponse();
+    const plainId = plain.response.headers.get('x-intime-call-id')!;
+    const plainRow = page.locator(`table.calls tr[data-call="${plainId}"]`);
+    await expect.poll(() => plainRow.locator('.verdict').textContent(), { timeout: 5000 }).toBe('—');
+    const judge = (body: Record<string, unknown>) => fetch(`${stack.gateway.url}/api/calls/${plainId}/verdict`, {
+      method: 'POST', headers: { authorization: `Bearer ${run.token}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
+    });
+    // A verdict posted after the call settled shows without a reload: a pass (no waste), then a failure of a stricter check.
+    expect((await judge({ verdict: 'passed', contract: 'totals-match', version: 3 })).status).toBe(200);
+    await expect.poll(() => plainRow.locator('.badge').textContent(), { timeout: 5000 }).toBe('passed');
+    expect((await judge({ verdict: 'failed', contract: 'totals-match', version: 3, violation: 'total 41 is not the sum of lines (42)' })).status).toBe(200);
+    await expect.poll(() => plainRow.locator('.badge.verdict-failed').getAttribute('title'), { timeout: 5000 }).toBe('total 41 is not the sum of lines (42)');
+    expect(await plainRow.locator('.verdict .sub').first().textContent()).toBe('totals-match@3');
+    const final = await view();
+    const calls = (await stack.admin<{ calls: { id: string; costUsd: string }[] }>('GET', `/api/runs/${run.id}/calls`)).body.calls;
+    const cost = (id: string) => Number(calls.find((call) => call.id === id)!.costUsd);
+    expect(Number(final.wastedUsd)).toBeCloseTo(cost(firstId) + cost(plainId), 12);
+    await expect.poll(shown, { timeout: 5000 }).toBeCloseTo(Number(final.wastedUsd), 6);
+    await page.click('nav a[data-view=runs]');
+    await expect.poll(async () => Number((await page.locator(`tr[data-run="${run.id}"] td.wasted`).textContent())!.replace('$', '')), { timeout: 5000 })
+      .toBeCloseTo(Number(final.wastedUsd), 6);
+
+    // The waste chart: one point per day from /api/waste?by=day, and where it burned by stage.
+    const wasteRequests: string[] = [];
+    page.on('request', (request) => { if (request.url().includes('/api/waste')) wasteRequests.push(new URL(request.url()).search); });
+    await page.click('nav a[data-view=spend]');
+    const dot = page.locator('section.waste svg.line circle.waste-dot').last();
+    await dot.waitFor({ timeout: 5000 });
+    expect(wasteRequests.some((query) => query.startsWith('?by=day'))).toBe(true);
+    const { body: days } = await stack.admin<{ rows: { group: string; wastedUsd: string }[]; total: { wastedUsd: string; failedCalls: number } }>('GET', '/api/waste?by=day');
+    const today = days.rows.find((row) => row.group === new Date().toISOString().slice(0, 10))!;
+    const [label, amount] = (await dot.locator('title').textContent())!.split(': ');
+    expect(label).toBe(today.group);
+    expect(Number(amount!.replace('$', ''))).toBeCloseTo(Number(today.wastedUsd), 6);
+    expect(await page.locator('section.waste .waste-total').textContent()).toContain(`${days.total.failedCalls} of`);
+    expect(await page.locator('section.waste .waste-by').textContent()).toContain('extract');
+    expect((page as Page & { violations?: string[] }).violations).toEqual([]);
+    await page.close();
+  });
+
+  it('shows a run\'s forecast against what it actually spent', async () => {
+    // Forty finished runs of the pipeline, $0.01 to $0.046: enough history for P50/P90/P99.
+    const history = Array.from({ length: 40 }, (_, index) => ({
+      id: `dash-past-${index}`, group: 'summarize', model: 'gpt-4o-mini', features: {}, inputTokens: 2000, outputTokens: 500, calls: 3,
+      costUsd: 0.01 + (index % 10) * 0.004, finishedAt: new Date(Date.UTC(2026, 0, 1, 0, index)).toISOString(),
+    }));
+    expect((await stack.admin('POST', '/api/history/import', { runs: history })).status).toBe(200);
+    const run = await stack.createRun({ name: 'forecasted', project: 'alpha', budgetUsd: '1', task: { pipeline: 'summarize', model: 'gpt-4o-mini', inputTokens: 2000 } });
+    await stack.openai(run.token, { maxRetries: 0 }).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'summarize' }] }, { headers: { 'x-sim-output-tokens': '300' } });
+    type Quantiles = { p50: string; p90: string; p99: string };
+    const { body } = await stack.admin<{ forecast: { costUsd: Quantiles; actual: { costUsd: string; calls: number }; actualBand: { cost: string } } }>('GET', `/api/runs/${run.id}`);
+    expect(body.forecast.costUsd).not.toBeNull();
+    const page = await signIn(ADMIN_TOKEN);
+    const row = page.locator(`tr[data-run="${run.id}"]`);
+    await expect.poll(() => row.locator('td.forecast').textContent(), { timeout: 5000 }).toBe(`P90 ${usd(body.forecast.costUsd.p90)}`);
+    await page.goto(`${stack.gateway.url}/#/run/${run.id}`);
+    const cost = page.locator('section.forecast tr.forecast-cost');
+    await cost.waitFor({ timeout: 5000 });
+    expect(await cost.locator('.p50').textContent()).toBe(usd(body.forecast.costUsd.p50));
+    expect(await cost.locator('.p90').textContent()).toBe(usd(body.forecast.costUsd.p90));
+    expect(await cost.locator('.p99').textContent()).toBe(usd(body.forecast.costUsd.p99));
+    expect(await cost.locator('.actual').textContent()).toBe(usd(body.forecast.actual.costUsd));
+    expect(await cost.locator('.badge').textContent()).toBe(body.forecast.actualBand.cost);
+    expect(await page.locator('section.forecast tr.forecast-calls .actual').textContent()).toBe(String(body.forecast.actual.calls));
+    // A run without a task shows no forecast section.
+    const plain = await stack.createRun({ name: 'no-task', project: 'alpha' });
+    await page.goto(`${stack.gateway.url}/#/run/${plain.id}`);
+    await page.locator('.run-body h3').first().waitFor({ timeout: 5000 });
+    expect(await page.locator('section.forecast').count()).toBe(0);
+    await page.close();
+  });
+
   it.runIf(process.env.INTIME_SCREENSHOT)('takes the screenshot for the docs', async () => {
+    const history = Array.from({ length: 40 }, (_, index) => ({
+      id: `shot-past-${index}`, group: 'invoice-pipeline', model: 'gpt-4o-mini', features: {}, inputTokens: 2000, outputTokens: 800, calls: 4,
+      costUsd: 0.0008 + (index % 10) * 0.0002, finishedAt: new Date(Date.UTC(2026, 0, 1, 0, index)).toISOString(),
+    }));
+    await stack.admin('POST', '/api/history/import', { runs: history });
+    const task = { pipeline: 'invoice-pipeline', model: 'gpt-4o-mini', inputTokens: 2000 };
     const busy = [
-      await stack.createRun({ name: 'research-agent', project: 'search', budgetUsd: '2' }),
+      await stack.createRun({ name: 'research-agent', project: 'search', budgetUsd: '2', task }),
       await stack.createRun({ name: 'coding-agent', project: 'alpha', budgetUsd: '0.25' }),
       await stack.createRun({ name: 'triage-bot', project: 'support', budgetUsd: '1' }),
     ];
@@ -198,6 +317,28 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     await page.screenshot({ path: 'docs/dashboard.png', fullPage: true });
     for (const run of busy) await stack.admin('POST', `/api/runs/${run.id}/stop`, {});
     await Promise.all(streams);
+
+    // A run's page: a pipeline that passed in the end after failed tries, with its forecast.
+    const pipeline = await stack.createRun({ name: 'invoice-pipeline', project: 'alpha', budgetUsd: '0.01', task });
+    const client = stack.openai(pipeline.token, { maxRetries: 0 });
+    const stage = async (step: string, outputs: (string | undefined)[]) => {
+      let previous: string | null = null;
+      for (const [index, output] of outputs.entries()) {
+        const answer = await client.chat.completions.create({
+          model: index < 2 ? 'gpt-4o-mini' : 'gpt-4o', messages: [{ role: 'user', content: `${step} the invoice` }],
+          response_format: { type: 'json_schema', json_schema: { name: step, schema: INVOICE_SCHEMA } },
+        }, { headers: { 'x-intime-step': step, ...(output ? { 'x-sim-output': output } : {}), ...(previous ? { 'x-intime-attempt': String(index + 1), 'x-intime-retry-of': previous } : {}) } }).withResponse();
+        previous = answer.response.headers.get('x-intime-call-id');
+      }
+    };
+    await stage('extract', ['malformed', undefined]);
+    await stage('validate', ['empty-object', 'truncated', undefined]);
+    await stage('summarize', [undefined]);
+    await stack.admin('POST', `/api/runs/${pipeline.id}/complete`, {});
+    await page.goto(`${stack.gateway.url}/#/run/${pipeline.id}`);
+    await page.waitForSelector('section.forecast tr.forecast-cost');
+    await page.waitForSelector('table.calls .badge.verdict-failed');
+    await page.screenshot({ path: 'docs/dashboard-run.png', fullPage: true });
     await page.close();
   });
 

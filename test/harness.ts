@@ -75,6 +75,10 @@ export interface CallView {
   errorCode: string | null;
   httpStatus: number;
   stream: boolean;
+  routePolicy: string | null;
+  contract: { verdict: 'passed' | 'failed' | 'none'; name: string | null; version: number | null; violation: string | null };
+  attempt: number;
+  retryOf: string | null;
 }
 
 export async function callsOf(stack: Stack, runId: string): Promise<CallView[]> {

@@ -89,8 +89,8 @@ describe.each(ledgers)('ledger store conformance: %s', (_name, open) => {
     await ledger.recordCall(entry);
     expect((await ledger.listReservations()).map((r) => r.id)).toEqual(['c2']);
     // A call without contract fields reads back with the defaults: no verdict, first attempt.
-    expect(await ledger.getCall('c1')).toEqual({ ...entry, contractVerdict: 'none', contractName: null, contractVersion: null, contractViolation: null, attempt: 1, retryOf: null });
-    const judged = call('c4', { contractVerdict: 'failed', contractName: 'invoice', contractVersion: 2, contractViolation: '/total: must be number', attempt: 2, retryOf: 'c1' });
+    expect(await ledger.getCall('c1')).toEqual({ ...entry, contractVerdict: 'none', contractName: null, contractVersion: null, contractViolation: null, attempt: 1, retryOf: null, routePolicy: null });
+    const judged = call('c4', { contractVerdict: 'failed', contractName: 'invoice', contractVersion: 2, contractViolation: '/total: must be number', attempt: 2, retryOf: 'c1', routePolicy: 'cheap-first' });
     await ledger.recordCall(judged);
     expect(await ledger.getCall('c4')).toEqual(judged);
     expect(await ledger.getCall('nope')).toBeUndefined();
@@ -173,6 +173,19 @@ describe.each(ledgers)('ledger store conformance: %s', (_name, open) => {
     expect(await ledger.waste({ by: 'day', until: T0 })).toEqual([]);
     expect((await ledger.runTotals(['r1'])).get('r1')).toMatchObject({ calls: 3, wasted: huge + 5n });
     expect((await ledger.spend({ by: 'step' })).map((row) => [row.group, row.wasted])).toEqual([['extract', huge], ['summarise', 5n], [null, 0n]]);
+  });
+
+  it('hands the router its evidence: answered calls of a routing policy or of a judged step, the latest, oldest first', async () => {
+    const ledger = await open();
+    await ledger.recordCall(call('p1', { routePolicy: 'cheap-first', step: null, startedAt: T0 + 1 }));
+    await ledger.recordCall(call('j1', { contractVerdict: 'passed', startedAt: T0 + 2 }));
+    await ledger.recordCall(call('n1', { startedAt: T0 + 3 })); // no policy, no verdict: teaches nothing
+    await ledger.recordCall(call('u1', { contractVerdict: 'failed', step: null, startedAt: T0 + 4 })); // judged, but no step
+    await ledger.recordCall(call('e1', { routePolicy: 'cheap-first', status: 'upstream_error', startedAt: T0 + 5 }));
+    await ledger.recordCall(call('p2', { routePolicy: 'cheap-first', contractVerdict: 'failed', startedAt: T0 + 6 }));
+    expect((await ledger.routingEvidence(10)).map((c) => c.id)).toEqual(['p1', 'j1', 'p2']);
+    const latest = await ledger.routingEvidence(2);
+    expect(latest.map((c) => [c.id, c.routePolicy, c.contractVerdict])).toEqual([['j1', null, 'passed'], ['p2', 'cheap-first', 'failed']]);
   });
 
   it('registers contracts in versions from 1 per name and reads any version back', async () => {

@@ -70,6 +70,6 @@ function callRecord(i: number, model: string, usage: Pick<CallRecord, 'inputToke
   return {
     id: `call_${i}`, runId: `run_${i % 97}`, keyId: null, project: null, step: null, agent: null,
     provider: 'test', model, protocol: 'openai-chat', stream: false, ...usage, cost, estimated: false,
-    status: 'ok', httpStatus: 200, errorCode: null, upstreamRequestId: null, startedAt: 1_700_000_000_000 + i, latencyMs: 1, timeToFirstTokenMs: null,
+    status: 'ok', httpStatus: 200, errorCode: null, upstreamRequestId: null, startedAt: 1_700_000_000_000 + i, latencyMs: 1, timeToFirstTokenMs: null, routePolicy: null,
   };
 }

@@ -14,20 +14,16 @@ export interface CliProcess {
 
 /** Runs the CLI from source as a child process, capturing its output. */
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, cwd = REPO_ROOT): CliProcess {
-  const child = spawn(process.execPath, [...CLI, ...args], {
-    cwd, env: { ...process.env, INTIME_LOG: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = once(child, 'exit').then(([code]) => code as number | null);
-  return { child, stdout: () => stdout, stderr: () => stderr, exited };
+  return runNode([...CLI, ...args], { INTIME_LOG: 'warn', ...env }, cwd);
 }
 
 /** Runs a TypeScript script of the repository (scripts/...) as a child process. */
 export function runScript(path: string, args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return runNode(['--import', 'tsx', path, ...args], env, REPO_ROOT);
+}
+
+function runNode(nodeArgs: string[], env: NodeJS.ProcessEnv, cwd: string): CliProcess {
+  const child = spawn(process.execPath, nodeArgs, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

@@ -17,6 +17,10 @@ import { ADMIN_TOKEN, callsOf, sleep, startStack, type Stack } from './harness.j
 
 interface Received { path: string; body: Record<string, any> }
 
+const INVOICE_SCHEMA = {
+  type: 'object', properties: { total: { type: 'integer' }, lines: { type: 'array', items: { type: 'integer' } } }, required: ['total', 'lines'], additionalProperties: false,
+};
+
 /** A local HTTP endpoint that records what is posted to it (webhooks, an OTLP collector). */
 async function startReceiver(): Promise<{ url: string; received: Received[]; close(): Promise<void> }> {
   const received: Received[] = [];
@@ -85,6 +89,49 @@ describe('/metrics', () => {
     expect(after.families.some((family) => family.name === 'intime_reservations_held')).toBe(true);
   });
 
+  it('counts waste when a call fails its contract: judged by the gateway, or posted later by the library, once', async () => {
+    const labels = { model: 'gpt-4o-mini', provider: 'openai', project: 'wasteful' };
+    const wasteNow = async () => value((await scrape(stack)).families, 'intime_waste_usd_total', labels);
+    expect(await wasteNow()).toBe(0);
+    const run = await stack.createRun({ project: 'wasteful' });
+    const client = stack.openai(run.token, { maxRetries: 0 });
+    const extract = (headers: Record<string, string>, stream = false) => client.chat.completions.create({
+      model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Read the invoice.' }], stream,
+      response_format: { type: 'json_schema', json_schema: { name: 'invoice', schema: INVOICE_SCHEMA } },
+    }, { headers }).withResponse();
+    const cost = async (response: Response) => {
+      const call = await stack.admin<{ costUsd: string; contract: { verdict: string } }>('GET', `/api/calls/${response.headers.get('x-intime-call-id')}`);
+      return call.body;
+    };
+    // A valid output is not waste.
+    const good = await extract({});
+    expect((await cost(good.response)).contract.verdict).toBe('passed');
+    expect(await wasteNow()).toBe(0);
+    // A malformed one is, whole or streamed.
+    const bad = await extract({ 'x-sim-output': 'malformed' });
+    const badCall = await cost(bad.response);
+    expect(badCall.contract.verdict).toBe('failed');
+    await expect.poll(wasteNow).toBeCloseTo(Number(badCall.costUsd), 12);
+    const streamed = await extract({ 'x-sim-output': 'truncated' }, true);
+    for await (const chunk of streamed.data as AsyncIterable<unknown>) void chunk;
+    const streamedCall = await cost(streamed.response);
+    expect(streamedCall.contract.verdict).toBe('failed');
+    await expect.poll(wasteNow).toBeCloseTo(Number(badCall.costUsd) + Number(streamedCall.costUsd), 12);
+    // The library's own check fails a call the gateway could not judge: it becomes waste then, once.
+    const plain = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Sum.' }] }).withResponse();
+    const plainCall = await cost(plain.response);
+    expect(plainCall.contract.verdict).toBe('none');
+    const before = await wasteNow();
+    const judge = (verdict: string) => fetch(`${stack.gateway.url}/api/calls/${plain.response.headers.get('x-intime-call-id')}/verdict`, {
+      method: 'POST', headers: { authorization: `Bearer ${run.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ verdict, contract: 'sums', violation: verdict === 'failed' ? 'total is not the sum' : undefined }),
+    });
+    expect((await Promise.all([judge('failed'), judge('failed'), judge('passed')])).map((response) => response.status)).toEqual([200, 200, 200]);
+    expect(await wasteNow()).toBeCloseTo(before + Number(plainCall.costUsd), 12);
+    const { body: waste } = await stack.admin<{ total: { wastedUsd: string } }>('GET', `/api/waste?by=run&run=${run.id}`);
+    expect(await wasteNow()).toBeCloseTo(Number(waste.total.wastedUsd), 12);
+  });
+
   it('needs a token that sees every project', async () => {
     expect((await scrape(stack, null)).status).toBe(401);
     const { body: scoped } = await stack.admin<{ token: string }>('POST', '/api/principals', { name: 'ops-metrics', role: 'operator', projects: ['metrics'] });
@@ -131,8 +178,68 @@ describe('OTLP export', () => {
       expect(attribute(callSpan, 'gen_ai.usage.output_tokens')).toBe('30');
       expect(attribute(callSpan, 'intime.cost_usd')).toBeCloseTo(Number(ledgerCall.costUsd), 12);
       expect(attribute(callSpan, 'intime.run.id')).toBe(run.id);
+      expect(attribute(callSpan, 'intime.contract.verdict')).toBe('none');
+      expect(attribute(callSpan, 'intime.waste_usd')).toBe(0);
+      expect(attribute(callSpan, 'intime.attempt')).toBe('1');
       expect(attribute(runSpan, 'intime.run.state')).toBe('completed');
       expect(attribute(runSpan, 'intime.cost_usd')).toBeCloseTo(calls.reduce((sum, call) => sum + Number(call.costUsd), 0), 12);
+    } finally {
+      await stack.close();
+      await collector.close();
+    }
+  });
+
+  it('carries contract verdicts and waste: on the call span when the gateway judged, as a verdict span when the library did later', async () => {
+    const collector = await startReceiver();
+    const stack = await startStack({ config: (config) => ({ ...config, otlp: { ...config.otlp, endpoint: collector.url, serviceName: 'intime-test' } }) });
+    try {
+      const run = await stack.createRun({ name: 'judged', project: 'otel' });
+      const client = stack.openai(run.token, { maxRetries: 0 });
+      const bad = await client.chat.completions.create({
+        model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Read the invoice.' }],
+        response_format: { type: 'json_schema', json_schema: { name: 'invoice', schema: INVOICE_SCHEMA } },
+      }, { headers: { 'x-sim-output': 'malformed', 'x-intime-step': 'extract' } }).withResponse();
+      const later = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'check' }] }, {
+        headers: { 'x-intime-step': 'check', 'x-intime-attempt': '2', 'x-intime-retry-of': bad.response.headers.get('x-intime-call-id')! },
+      }).withResponse();
+      const laterId = later.response.headers.get('x-intime-call-id')!;
+      const judged = await fetch(`${stack.gateway.url}/api/calls/${laterId}/verdict`, {
+        method: 'POST', headers: { authorization: `Bearer ${run.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ verdict: 'failed', contract: 'checks', version: 2, violation: 'no citation' }),
+      });
+      expect(judged.status).toBe(200);
+      await stack.admin('POST', `/api/runs/${run.id}/complete`, {});
+      await sleep(50);
+      await stack.gateway.gateway.otlp!.flush();
+      type Span = { spanId: string; parentSpanId?: string; name: string; status: { code: number; message?: string }; attributes: { key: string; value: Record<string, unknown> }[] };
+      const spans = collector.received.flatMap((post) => post.body.resourceSpans[0].scopeSpans[0].spans as Span[]);
+      const attribute = (span: Span, key: string) => {
+        const found = span.attributes.find((candidate) => candidate.key === key)?.value;
+        return found && Object.values(found)[0];
+      };
+      const calls = await callsOf(stack, run.id);
+      const costOf = (model: string) => Number(calls.find((call) => call.model === model)!.costUsd);
+      const badSpan = spans.find((span) => span.name === 'chat gpt-4o-mini')!;
+      expect(attribute(badSpan, 'intime.contract.verdict')).toBe('failed');
+      expect(attribute(badSpan, 'intime.contract.name')).toBe('invoice');
+      expect(attribute(badSpan, 'intime.contract.violation')).toMatch(/not valid JSON/);
+      expect(attribute(badSpan, 'intime.waste_usd')).toBeCloseTo(costOf('gpt-4o-mini'), 12);
+      // Settled before the library judged it: its own span says none; the verdict span under it says failed.
+      const laterSpan = spans.find((span) => span.name === 'chat gpt-4o')!;
+      expect(attribute(laterSpan, 'intime.contract.verdict')).toBe('none');
+      expect(attribute(laterSpan, 'intime.attempt')).toBe('2');
+      expect(attribute(laterSpan, 'intime.retry_of')).toBe(bad.response.headers.get('x-intime-call-id'));
+      const verdictSpan = spans.find((span) => span.name === 'contract verdict checks')!;
+      expect(verdictSpan.parentSpanId).toBe(laterSpan.spanId);
+      expect(attribute(verdictSpan, 'intime.contract.verdict')).toBe('failed');
+      expect(attribute(verdictSpan, 'intime.contract.version')).toBe('2');
+      expect(attribute(verdictSpan, 'intime.waste_usd')).toBeCloseTo(costOf('gpt-4o'), 12);
+      expect(verdictSpan.status).toEqual({ code: 2, message: 'no citation' });
+      // The run's span, sent when it ended, counts both.
+      const runSpan = spans.find((span) => span.name === 'run judged')!;
+      expect(attribute(runSpan, 'intime.waste_usd')).toBeCloseTo(costOf('gpt-4o-mini') + costOf('gpt-4o'), 12);
+      expect(attribute(runSpan, 'intime.contract.failed_calls')).toBe('2');
+      expect(attribute(spans.find((span) => span.name === 'step extract')!, 'intime.waste_usd')).toBeCloseTo(costOf('gpt-4o-mini'), 12);
     } finally {
       await stack.close();
       await collector.close();
@@ -223,6 +330,37 @@ describe('alerts', () => {
     }
   });
 
+  it('a run burning most of its spend on failed outputs raises one silent-burn alert; a run with one failure among passes does not', async () => {
+    const hook = await startReceiver();
+    const stack = await startStack({ config: (config) => ({ ...config, alerts: { ...config.alerts, webhook: hook.url, waste: { share: 0.5, minFailedCalls: 3, minUsd: 0 } } }) });
+    try {
+      const extract = (client: ReturnType<Stack['openai']>, output?: string) => client.chat.completions.create({
+        model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Read the invoice.' }],
+        response_format: { type: 'json_schema', json_schema: { name: 'invoice', schema: INVOICE_SCHEMA } },
+      }, { headers: output ? { 'x-sim-output': output } : {} });
+      const healthy = await stack.createRun({ project: 'careful' });
+      const healthyClient = stack.openai(healthy.token, { maxRetries: 0 });
+      await extract(healthyClient, 'malformed');
+      for (let index = 0; index < 4; index++) await extract(healthyClient);
+      const burning = await stack.createRun({ project: 'burning' });
+      const burningClient = stack.openai(burning.token, { maxRetries: 0 });
+      await extract(burningClient);
+      for (let index = 0; index < 5; index++) await extract(burningClient, index % 2 ? 'malformed' : 'empty-object');
+      await sleep(50);
+      const { body } = await stack.admin<{ alerts: { type: string; scope: string; project: string; runId: string; message: string; details: { failedCalls: number } }[] }>('GET', '/api/alerts');
+      const waste = body.alerts.filter((alert) => alert.type === 'waste');
+      expect(waste).toEqual([expect.objectContaining({ scope: `run:${burning.id}`, project: 'burning', runId: burning.id })]);
+      // Fired at the third failure (3 of 4 calls' spend), not again at the fourth or fifth.
+      expect(waste[0]!.details.failedCalls).toBe(3);
+      expect(waste[0]!.message).toMatch(new RegExp(`^run ${burning.id} has spent \\$[\\d.]+ on outputs that failed their contract: \\d+% of its \\$[\\d.]+ \\(3 failed calls\\)$`));
+      await expect.poll(() => hook.received.filter((post) => post.body.type === 'alert.waste').length).toBe(1);
+      expect(hook.received.find((post) => post.body.type === 'alert.waste')!.body.text).toMatch(/^InTime · Silent burn: run /);
+    } finally {
+      await stack.close();
+      await hook.close();
+    }
+  });
+
   it('a soft budget threshold becomes an alert', async () => {
     const stack = await startStack();
     try {
@@ -292,6 +430,12 @@ describe('signals config', () => {
     expect(() => load({ metrics: { public: 'yes' } })).toThrow(/metrics.public must be true or false/);
     expect(() => load({ alerts: { burnRate: { factor: 'high' } } })).toThrow(/alerts.burnRate.factor must be a non-negative number/);
     expect(() => load({ alerts: { webhook: 'slack' } })).toThrow(/alerts.webhook must be an http\(s\) URL/);
+    expect(config.alerts.waste).toBeUndefined();
+    expect(load({ alerts: { waste: { share: 0.3 } } }).alerts.waste).toEqual({ share: 0.3, minFailedCalls: 3, minUsd: 0 });
+    expect(load({ alerts: { waste: false } }).alerts.waste).toBe(false);
+    expect(() => load({ alerts: { waste: { share: 1.5 } } })).toThrow(/alerts.waste.share must be in \[0, 1\]/);
+    expect(() => load({ alerts: { waste: { shares: 0.5 } } })).toThrow(/alerts.waste.shares is not a setting/);
+    expect(() => load({ alerts: { waste: 'on' } })).toThrow(/alerts.waste must be an object or false/);
   });
 });
 

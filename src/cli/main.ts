@@ -8,6 +8,7 @@ import { registerRunCommand } from './run.js';
 import { registerBudgetCommands } from './budgets.js';
 import { registerControlCommands } from './control.js';
 import { registerApprovalCommands } from './approvals.js';
+import { registerRouteCommands } from './route.js';
 import { registerForecastCommands } from './forecast.js';
 
 const program = new Command('intime')
@@ -23,6 +24,7 @@ registerKeyCommands(program);
 registerBudgetCommands(program);
 registerControlCommands(program);
 registerApprovalCommands(program);
+registerRouteCommands(program);
 registerForecastCommands(program, program.commands.find((command) => command.name() === 'runs')!);
 
 try {

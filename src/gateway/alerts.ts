@@ -1,11 +1,12 @@
 import { EventEmitter } from 'node:events';
 import { checkOpenBucket, closeBucket, initialBurnState, type BurnState } from '../core/burn-anomaly.js';
+import { DEFAULT_WASTE_WATCH, initialWasteState, observeWaste, type WasteState } from '../core/waste-watch.js';
 import type { GatewayConfig } from './config.js';
 import type { Logger } from './log.js';
 import { newId } from './secrets.js';
 import { postWebhook } from './webhooks.js';
 
-export type AlertType = 'burn_rate' | 'budget_threshold' | 'approval_waiting';
+export type AlertType = 'burn_rate' | 'budget_threshold' | 'approval_waiting' | 'waste';
 
 export interface Alert {
   id: string;
@@ -26,6 +27,8 @@ export type NewAlert = Omit<Alert, 'id' | 'at'>;
 const KEPT = 1000;
 /** After this many idle buckets a scope's history restarts rather than being replayed bucket by bucket. */
 const MAX_IDLE_BUCKETS = 10_000;
+/** Runs whose silent burn is watched at once; the oldest is dropped past this (a run that never ends). */
+const WATCHED_RUNS = 100_000;
 
 interface BurnTrack {
   bucketStart: number;
@@ -43,6 +46,7 @@ export class AlertCenter {
   readonly events = new EventEmitter();
   private readonly kept: Alert[] = [];
   private readonly burn = new Map<string, BurnTrack>();
+  private readonly waste = new Map<string, { project: string | null; state: WasteState }>();
 
   constructor(private readonly config: GatewayConfig['alerts'], private readonly log: Logger, private readonly now: () => number = Date.now) {
     this.events.setMaxListeners(0);
@@ -120,6 +124,40 @@ export class AlertCenter {
       });
     }
   }
+
+  /** A settled call of a run, for its silent-burn watch: its cost, and whether its output failed its contract. */
+  observeRunOutput(runId: string, project: string | null, usd: number, failed: boolean): void {
+    if (this.config.waste === false) return;
+    let track = this.waste.get(runId);
+    if (!track) {
+      if (this.waste.size >= WATCHED_RUNS) this.waste.delete(this.waste.keys().next().value!);
+      this.waste.set(runId, (track = { project, state: initialWasteState() }));
+    }
+    this.checkWaste(runId, track, { usd, failed });
+  }
+
+  /** A failure verdict posted after the call settled: its cost, already counted as spend, is now waste. */
+  observeLateFailure(runId: string, usd: number): void {
+    const track = this.waste.get(runId);
+    // A run not watched (ended, or from before a restart) has no spend to weigh it against.
+    if (track) this.checkWaste(runId, track, { usd, failed: true, late: true });
+  }
+
+  forgetRun(runId: string): void {
+    this.waste.delete(runId);
+  }
+
+  private checkWaste(runId: string, track: { project: string | null; state: WasteState }, call: { usd: number; failed: boolean; late?: boolean }): void {
+    const result = observeWaste(track.state, call, this.config.waste || DEFAULT_WASTE_WATCH);
+    track.state = result.state;
+    if (!result.fired) return;
+    const { spentUsd, wastedUsd, failedCalls } = result.state;
+    this.raise({
+      type: 'waste', scope: `run:${runId}`, project: track.project, runId,
+      message: `run ${runId} has spent $${wastedUsd.toFixed(4)} on outputs that failed their contract: ${Math.round((wastedUsd / spentUsd) * 100)}% of its $${spentUsd.toFixed(4)} (${failedCalls} failed calls)`,
+      details: { wastedUsd: round(wastedUsd), spentUsd: round(spentUsd), wastedShare: round(wastedUsd / spentUsd), failedCalls },
+    });
+  }
 }
 
 function round(value: number): number {
@@ -128,7 +166,7 @@ function round(value: number): number {
 
 /** Slack's incoming-webhook shape ({text, blocks}); the structured alert rides along for machines. */
 export function slackPayload(alert: Alert): Record<string, unknown> & { text: string } {
-  const title = { burn_rate: 'Burn-rate anomaly', budget_threshold: 'Budget threshold', approval_waiting: 'Approval waiting' }[alert.type];
+  const title = { burn_rate: 'Burn-rate anomaly', budget_threshold: 'Budget threshold', approval_waiting: 'Approval waiting', waste: 'Silent burn' }[alert.type];
   const text = `InTime · ${title}: ${alert.message}`;
   return {
     type: `alert.${alert.type}`,

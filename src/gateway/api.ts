@@ -5,6 +5,7 @@ import { GatewayError, invalidRequest } from '../protocols/errors.js';
 import type { BudgetRecord, Role, RunState, SpendDimension } from '../stores/ledger.js';
 import { emptyTotals } from '../stores/ledger.js';
 import { handleApprovalsApi } from './approvals-api.js';
+import { handleRoutingApi } from './routing/policies-api.js';
 import { handleDashboardApi } from './api-dashboard.js';
 import { handleForecastApi } from './forecast-api.js';
 import { forecastVersusActual, forecastView, taskFromBody } from './forecasts.js';
@@ -29,6 +30,7 @@ export async function handleApi(gateway: Gateway, request: IncomingMessage, resp
   if (await handleContractsApi(gateway, request, response, url)) return;
   const principal = await authenticate(gateway, request);
   if (await handleApprovalsApi(gateway, request, response, url, principal)) return;
+  if (await handleRoutingApi(gateway, request, response, url, principal)) return;
   if (await handleDashboardApi(gateway, request, response, url, principal)) return;
   if (await handleForecastApi(gateway, request, response, url, principal)) return;
   const method = request.method ?? 'GET';

@@ -48,6 +48,9 @@ export async function relayHeldJson(
   return true;
 }
 
+/** How often a held stream sends a comment while it waits for a decision. */
+export const KEEP_ALIVE_MS = 15_000;
+
 /**
  * A stream's hold: events before the first gated tool call pass; from it on, every event
  * is kept here (the upstream is still read to its end, for usage), then released at once.
@@ -74,7 +77,17 @@ export class StreamHold {
   /** After the upstream finished: wait for the decisions, settle, then send what they allow. */
   async release(relay: RelayArguments, outcome: (status: CallOutcome['status'], httpStatus: number, errorCode: string | null) => CallOutcome): Promise<void> {
     const { adapter, call, upstream, response, abort, settle, cutReason } = relay;
-    const decided = await this.gate.hold(this.watcher.toolCalls(this.held), abort.signal, () => cutReason()?.message);
+    // Deciding may take minutes: an SSE comment now and then keeps the agent's client and any
+    // proxy from timing the quiet stream out. Both official SDKs skip comments.
+    const keepAlive = setInterval(() => {
+      if (!response.writableEnded && !response.destroyed) response.write(': waiting for approval\n\n');
+    }, relay.gateway.config.approvals.keepAliveMs ?? KEEP_ALIVE_MS);
+    let decided: HoldOutcome;
+    try {
+      decided = await this.gate.hold(this.watcher.toolCalls(this.held), abort.signal, () => cutReason()?.message);
+    } finally {
+      clearInterval(keepAlive);
+    }
     if (decided.kind === 'release') {
       call.firstTokenAtMonotonic ??= performance.now();
       // Settled before the final event is written, as every stream is: the entry is durable first.

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { Protocol } from '../core/tokenizer.js';
 import type { UsdPerMillion } from '../core/prices.js';
+import type { RoutingPolicySpec } from './routing/registry.js';
 import { DEFAULT_BURN_ANOMALY, type BurnAnomalyOptions } from '../core/burn-anomaly.js';
+import { DEFAULT_WASTE_WATCH, type WasteWatchOptions } from '../core/waste-watch.js';
 
 /** Where a provider lives and how to authenticate to it. Keys come from the environment or the file, never from logs. */
 export interface ProviderConfig {
@@ -54,13 +56,19 @@ export interface GatewayConfig {
     onDeny: 'strip' | 'stop';
     /** Where approval requests are posted (Slack-compatible). */
     webhook?: string;
+    /** How often a held stream sends an SSE comment while it waits (default 15 s). */
+    keepAliveMs?: number;
   };
+  /** Routing policies, requested as model `intime/auto:<name>` (the API can add more). */
+  routing: { policies: Record<string, RoutingPolicySpec> };
   /** Alerts: burn-rate anomalies per key and project, budget thresholds, approvals waiting. */
   alerts: {
     /** Where every alert is posted (Slack-compatible {text, blocks}). */
     webhook?: string;
     /** Burn-rate anomaly detection; false turns it off. */
     burnRate: (BurnAnomalyOptions & { bucketMs: number }) | false;
+    /** Silent burn: a run whose failed-contract spend passes a share of its spend; false turns it off, absent uses the defaults. */
+    waste?: WasteWatchOptions | false;
   };
   /** GET /metrics: needs a control-API token that sees every project, unless public. */
   metrics: { public: boolean };
@@ -93,6 +101,7 @@ export function defaultConfig(): GatewayConfig {
     pauseHoldMs: 300_000,
     budgets: { overflowPolicy: 'clamp', defaultMaxOutputTokens: 16_384, softThreshold: 0.8 },
     approvals: { tools: [], timeoutMs: 300_000, onDeny: 'strip' },
+    routing: { policies: {} },
     alerts: { burnRate: { ...DEFAULT_BURN_ANOMALY, bucketMs: 300_000 } },
     metrics: { public: false },
     otlp: { serviceName: 'intime' },
@@ -127,6 +136,10 @@ export function loadConfig(path: string | undefined): GatewayConfig {
     config.budgets = { ...config.budgets, ...file.budgets };
     if (!['clamp', 'refuse'].includes(config.budgets.overflowPolicy)) throw new ConfigError(`config ${path}: budgets.overflowPolicy must be clamp or refuse`);
   }
+  if (file.routing?.policies !== undefined) {
+    if (typeof file.routing.policies !== 'object' || file.routing.policies === null) throw new ConfigError(`config ${path}: routing.policies must map names to {"candidates": [...]}`);
+    config.routing = { policies: file.routing.policies };
+  }
   if (file.approvals) config.approvals = approvalsConfig({ ...config.approvals, ...file.approvals }, path);
   if (file.alerts) config.alerts = alertsConfig(file.alerts, config.alerts, path);
   if (file.metrics) {
@@ -150,6 +163,9 @@ function approvalsConfig(approvals: GatewayConfig['approvals'], path: string): G
   }
   if (!Number.isSafeInteger(approvals.timeoutMs) || approvals.timeoutMs < 1) throw new ConfigError(`config ${path}: approvals.timeoutMs must be a positive integer`);
   if (approvals.onDeny !== 'strip' && approvals.onDeny !== 'stop') throw new ConfigError(`config ${path}: approvals.onDeny must be strip or stop`);
+  if (approvals.keepAliveMs !== undefined && (!Number.isSafeInteger(approvals.keepAliveMs) || approvals.keepAliveMs < 10)) {
+    throw new ConfigError(`config ${path}: approvals.keepAliveMs must be an integer of at least 10`);
+  }
   return approvals;
 }
 
@@ -167,7 +183,19 @@ function alertsConfig(file: Partial<GatewayConfig['alerts']>, defaults: GatewayC
     if (burnRate.bucketMs < 1000) throw new ConfigError(`config ${path}: alerts.burnRate.bucketMs must be at least 1000`);
     if (burnRate.alpha <= 0 || burnRate.alpha > 1) throw new ConfigError(`config ${path}: alerts.burnRate.alpha must be in (0, 1]`);
   }
-  return { webhook: file.webhook ?? defaults.webhook, burnRate };
+  let waste = defaults.waste;
+  if (file.waste === false) waste = false;
+  else if (file.waste !== undefined) {
+    if (typeof file.waste !== 'object' || file.waste === null || Array.isArray(file.waste)) throw new ConfigError(`config ${path}: alerts.waste must be an object or false`);
+    const unknown = Object.keys(file.waste).find((name) => !(name in DEFAULT_WASTE_WATCH));
+    if (unknown) throw new ConfigError(`config ${path}: alerts.waste.${unknown} is not a setting (share, minFailedCalls, minUsd)`);
+    waste = { ...(defaults.waste || DEFAULT_WASTE_WATCH), ...file.waste };
+    for (const [name, value] of Object.entries(waste)) {
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new ConfigError(`config ${path}: alerts.waste.${name} must be a non-negative number`);
+    }
+    if (waste.share > 1) throw new ConfigError(`config ${path}: alerts.waste.share must be in [0, 1]`);
+  }
+  return { webhook: file.webhook ?? defaults.webhook, burnRate, ...(waste === undefined ? {} : { waste }) };
 }
 
 export function providerApiKey(provider: ProviderConfig, env: NodeJS.ProcessEnv = process.env): string | undefined {

@@ -6,7 +6,9 @@ import { authenticate, requireAct, requireAdmin, requireSee, type Principal } fr
 import type { Gateway } from './gateway.js';
 import { parseJsonObject, readBody, sendJson } from './http.js';
 import { presentedToken } from './identity.js';
+import { verdictRecorded } from './signals.js';
 import { callView } from './views.js';
+import { reviseRouting } from './routing/learning.js';
 
 const WASTE_DIMENSIONS: WasteDimension[] = ['stage', 'model', 'run', 'day'];
 const NAME_PATTERN = /^[A-Za-z0-9._:\/-]{1,128}$/;
@@ -80,9 +82,31 @@ async function postVerdict(gateway: Gateway, request: IncomingMessage, response:
     requireAct(principal, call.project, 'judge calls');
   }
   const judgement = judgementFrom(await readJson(gateway, request));
-  const updated = await gateway.ledger.recordVerdict(callId, judgement);
-  if (!updated) throw notFound(`call ${callId}`);
-  sendJson(response, 200, callView(updated));
+  const { before, after } = await oneAtATime(callId, async () => {
+    // Read again under the lock: two verdicts racing on one call see each other, so the
+    // first failure is the only one counted as waste.
+    const current = await gateway.ledger.getCall(callId);
+    return { before: current, after: current && await gateway.ledger.recordVerdict(callId, judgement) };
+  });
+  if (!before || !after) throw notFound(`call ${callId}`);
+  verdictRecorded(gateway, before, after);
+  // The router learned from the gateway's verdict; the library's checks may have overturned it.
+  reviseRouting(gateway, before, after);
+  sendJson(response, 200, callView(after));
+}
+
+const verdictsInFlight = new Map<string, Promise<unknown>>();
+
+/** Runs `work` after any other verdict work on the same call has finished. */
+async function oneAtATime<T>(callId: string, work: () => Promise<T>): Promise<T> {
+  const previous = verdictsInFlight.get(callId) ?? Promise.resolve();
+  const current = previous.catch(() => undefined).then(work);
+  verdictsInFlight.set(callId, current);
+  try {
+    return await current;
+  } finally {
+    if (verdictsInFlight.get(callId) === current) verdictsInFlight.delete(callId);
+  }
 }
 
 async function sendWaste(gateway: Gateway, url: URL, response: ServerResponse, principal: Principal): Promise<void> {

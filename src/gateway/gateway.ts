@@ -27,6 +27,8 @@ import { loadPriceTable } from './price-loader.js';
 import { routeRequest } from './routes.js';
 import { newId, newToken } from './secrets.js';
 import { simulatedProviders } from './upstreams.js';
+import { RoutingRegistry } from './routing/registry.js';
+import { wireRouting } from './routing/learning.js';
 import { AlertCenter } from './alerts.js';
 import { LiveHub } from './live.js';
 import { GatewayMetrics } from './metrics.js';
@@ -53,6 +55,8 @@ export interface Gateway {
   simulated: boolean;
   /** This process's id among replicas (owner of its reservations in a shared budget store). */
   replicaId: string;
+  /** Routing policies for intime/auto:<policy> and what the router has learned. */
+  routing: RoutingRegistry;
   /** What changed, for the live dashboard's event streams. */
   live: LiveHub;
   alerts: AlertCenter;
@@ -189,6 +193,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     adminToken,
     simulated: options.simUrl !== undefined,
     replicaId,
+    routing: new RoutingRegistry(config.routing.policies, join(dataDir, 'routing-policies.json'), prices),
     live: new LiveHub(),
     alerts: new AlertCenter(config.alerts, log, options.now),
     metrics: new GatewayMetrics(() => gateway),
@@ -196,6 +201,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
   };
   self = gateway;
   await seedBurnBaselines(gateway);
+  await wireRouting(gateway);
   wireSignals(gateway);
   const server = createServer((request, response) => {
     routeRequest(gateway, request, response).catch((error: unknown) => {

@@ -73,8 +73,18 @@ export class GatewayMetrics {
     this.tokens.inc({ ...labels, kind: 'cache_read' }, call.cacheReadTokens);
     this.tokens.inc({ ...labels, kind: 'cache_write' }, call.cacheWriteTokens);
     this.tokens.inc({ ...labels, kind: 'output' }, call.outputTokens);
-    // Touch the series so it shows (at 0) before any contract verdict exists.
-    this.waste.inc(labels, isWasted((call as { verdict?: unknown }).verdict) ? usd : 0);
+    // Verdicts the gateway judges are in the record it settles; touching the series at 0
+    // otherwise makes it show before any contract failed.
+    this.waste.inc(labels, call.contractVerdict === 'failed' ? usd : 0);
+  }
+
+  /**
+   * A failed verdict that arrived after the call settled (the library's own checks, posted
+   * to /api/calls/:id/verdict): its cost becomes waste now. Called once per call, on its
+   * first failure; a failure is never undone, so the counter never has to go back.
+   */
+  observeLateFailure(call: CallRecord): void {
+    this.waste.inc({ model: call.model, provider: call.provider, project: call.project ?? '' }, toApproximateUsd(call.cost));
   }
 
   observeStop(seconds: number): void {
@@ -89,21 +99,3 @@ export class GatewayMetrics {
     return this.registry.metrics();
   }
 }
-
-/**
- * Whether a call's contract verdict marks its spend as waste. Verdicts come from output
- * contracts: a string ("pass", "fail", ...) or an object with `wasted`, `verdict` or `status`.
- */
-export function isWasted(verdict: unknown): boolean {
-  if (verdict === undefined || verdict === null) return false;
-  if (typeof verdict === 'string') return !PASSING.has(verdict.toLowerCase());
-  if (typeof verdict === 'object') {
-    const record = verdict as Record<string, unknown>;
-    if (typeof record.wasted === 'boolean') return record.wasted;
-    const word = record.verdict ?? record.status ?? record.outcome;
-    return typeof word === 'string' ? !PASSING.has(word.toLowerCase()) : false;
-  }
-  return false;
-}
-
-const PASSING = new Set(['pass', 'passed', 'ok', 'valid', 'satisfied', 'none', 'unchecked']);

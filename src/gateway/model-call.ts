@@ -14,6 +14,7 @@ import { relayStream } from './relay-stream.js';
 import { newId } from './secrets.js';
 import { priceCall, type CallContext, type CallOutcome } from './settle.js';
 import { resolveUpstream, type Upstream } from './upstreams.js';
+import { handleRoutedCall, isRoutedModel } from './routing/routed-call.js';
 
 /**
  * The path of one model call: protocol in → admit (identity, price, budget reservation) →
@@ -39,6 +40,8 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
     bodyReadAt = performance.now();
     const clientBody = parseJsonObject(body);
     const parsed = adapter.parse(clientBody);
+    // intime/auto:<policy>: the cascade makes its own calls, one per attempt.
+    if (isRoutedModel(parsed.model)) return await handleRoutedCall(gateway, adapter, request, response, { identity, body, clientBody, parsed, abort, startedAtMonotonic });
     const price = gateway.prices.lookup(parsed.model);
     if (!price) {
       throw new GatewayError('model_not_priced', 'invalid_request',
@@ -171,7 +174,7 @@ async function settleQuietly(settle: (outcome: CallOutcome) => Promise<unknown>,
 }
 
 /** The client's headers minus its credentials, our own labels and per-hop ones; plus the provider's auth. */
-function upstreamHeaders(request: IncomingMessage, auth: Record<string, string>): Record<string, string> {
+export function upstreamHeaders(request: IncomingMessage, auth: Record<string, string>): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.headers)) {
     if (value === undefined || HOP_BY_HOP.has(name) || name === 'authorization' || name === 'x-api-key' || name === 'cookie' || name.startsWith('x-intime-')) continue;

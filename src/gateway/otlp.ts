@@ -92,6 +92,9 @@ export class OtlpExporter {
         'intime.agent': call.agent,
         'http.response.status_code': int(call.httpStatus),
         'error.type': failed ? call.errorCode ?? call.status : null,
+        ...contractAttributes(call),
+        'intime.attempt': int(call.attempt ?? 1),
+        'intime.retry_of': call.retryOf ?? null,
       }),
       status: failed ? { code: STATUS_ERROR, message: call.errorCode ?? call.status } : { code: STATUS_UNSET },
     });
@@ -119,7 +122,9 @@ export class OtlpExporter {
         'intime.project': run.project,
         'intime.key.id': run.keyId,
         'intime.cost_usd': toApproximateUsd(cost),
+        'intime.waste_usd': toApproximateUsd(wasteOf(calls)),
         'intime.calls': int(calls.length),
+        'intime.contract.failed_calls': int(calls.filter((call) => call.contractVerdict === 'failed').length),
         'gen_ai.usage.input_tokens': int(calls.reduce((sum, call) => sum + call.inputTokens + call.cacheReadTokens + call.cacheWriteTokens, 0)),
         'gen_ai.usage.output_tokens': int(calls.reduce((sum, call) => sum + call.outputTokens, 0)),
       }),
@@ -143,10 +148,38 @@ export class OtlpExporter {
           'intime.step': step,
           'intime.calls': int(stepCalls.length),
           'intime.cost_usd': toApproximateUsd(stepCalls.reduce((sum, call) => sum + call.cost, 0n)),
+          'intime.waste_usd': toApproximateUsd(wasteOf(stepCalls)),
         }),
         status: { code: STATUS_UNSET },
       });
     }
+  }
+
+  /**
+   * A failed verdict posted after the call's span was sent (the library's own checks): a
+   * span under the call's, at the moment of the verdict, carrying it and the waste. Spans
+   * are immutable once sent, so the call's own span keeps the verdict it settled with.
+   */
+  exportVerdict(call: CallRecord, chain: RunRecord[], at = Date.now()): void {
+    const root = chain.at(-1);
+    this.push({
+      traceId: hex(`trace:${root?.id ?? call.id}`, 32),
+      spanId: hex(`verdict:${call.id}:${call.contractVerdict ?? 'none'}`, 16),
+      parentSpanId: hex(`call:${call.id}`, 16),
+      name: `contract verdict ${call.contractName ?? ''}`.trim(),
+      kind: SPAN_KIND_INTERNAL,
+      startTimeUnixNano: nanos(at),
+      endTimeUnixNano: nanos(at),
+      attributes: attributes({
+        'intime.call.id': call.id,
+        'intime.run.id': chain[0]?.id ?? null,
+        'intime.project': call.project,
+        'intime.step': call.step,
+        'intime.cost_usd': toApproximateUsd(call.cost),
+        ...contractAttributes(call),
+      }),
+      status: call.contractVerdict === 'failed' ? { code: STATUS_ERROR, message: call.contractViolation ?? 'contract failed' } : { code: STATUS_UNSET },
+    });
   }
 
   /** Sends what is queued; resolves when the collector answered (or the post failed). */
@@ -186,6 +219,20 @@ export class OtlpExporter {
     if (this.queue.length >= BATCH) void this.flush();
   }
 }
+
+/** The output contract's verdict; its cost is waste when the output failed. */
+function contractAttributes(call: CallRecord) {
+  const verdict = call.contractVerdict ?? 'none';
+  return {
+    'intime.contract.verdict': verdict,
+    'intime.contract.name': call.contractName ?? null,
+    'intime.contract.version': call.contractVersion ? int(call.contractVersion) : null,
+    'intime.contract.violation': call.contractViolation ?? null,
+    'intime.waste_usd': toApproximateUsd(verdict === 'failed' ? call.cost : 0n),
+  };
+}
+
+const wasteOf = (calls: CallRecord[]) => calls.reduce((sum, call) => sum + (call.contractVerdict === 'failed' ? call.cost : 0n), 0n);
 
 function hex(seed: string, length: 16 | 32): string {
   return createHash('sha256').update(seed).digest('hex').slice(0, length);

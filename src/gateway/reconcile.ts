@@ -42,5 +42,6 @@ export function interruptedCall(reservation: ReservationRecord, prices: PriceTab
     startedAt: reservation.createdAt,
     latencyMs: 0,
     timeToFirstTokenMs: null,
+    routePolicy: null,
   };
 }

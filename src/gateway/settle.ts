@@ -17,6 +17,8 @@ export interface CallContext {
   startedAt: number;
   startedAtMonotonic: number;
   firstTokenAtMonotonic: number | null;
+  /** Set on the attempts of a routed call (intime/auto:<policy>). */
+  routePolicy?: string;
   /**
    * Output tokens the provider was told it may generate (the agent's max tokens, or the cap
    * the budget set): an estimate of output is never above it, because no provider bills more.
@@ -96,6 +98,7 @@ export function priceCall(call: CallContext, outcome: CallOutcome): CallRecord {
     startedAt: call.startedAt,
     latencyMs: round(now - call.startedAtMonotonic),
     timeToFirstTokenMs: call.firstTokenAtMonotonic === null ? null : round(call.firstTokenAtMonotonic - call.startedAtMonotonic),
+    routePolicy: call.routePolicy ?? null,
     contractVerdict: outcome.contract?.verdict ?? 'none',
     // A contract that applied but never judged (the call failed first) is still named.
     contractName: outcome.contract?.name ?? call.contract?.name ?? null,

@@ -36,17 +36,40 @@ export function wireSignals(gateway: Gateway): void {
     if (keyId !== null) scopes.push({ scope: `key:${keyId}`, project: record.project });
     if (record.project !== null) scopes.push({ scope: `project:${record.project}`, project: record.project });
     alerts.observeSpend(toApproximateUsd(record.cost), scopes);
+    if (record.runId) alerts.observeRunOutput(record.runId, record.project, toApproximateUsd(record.cost), record.contractVerdict === 'failed');
     gateway.otlp?.exportCall(record, chain);
   }));
   budgets.events.on('run-ended', (event: RunEndedEvent) => guard('run signals', async () => {
     changed();
     live.forget(event.runId);
+    alerts.forgetRun(event.runId);
     if (!gateway.otlp) return;
     const chain = await budgets.runChain(event.runId);
     if (chain[0]) gateway.otlp.exportRun(chain[0], chain, await gateway.ledger.listCalls(event.runId));
   }));
   for (const name of ['call-admitted', 'run-paused', 'run-resumed', 'run-tracked']) budgets.events.on(name, changed);
   alerts.events.on('alert', (alert) => live.emit('alert', alert));
+}
+
+/**
+ * A verdict posted after its call settled (the library judges with checks the gateway
+ * cannot see). Any verdict tells open run pages to refetch the run's calls. Its first
+ * failure turns the call's cost into waste: the waste metric, the run's silent-burn watch
+ * and a verdict span under the call's span learn it here. A pass, or a failure already
+ * known, adds no waste.
+ */
+export function verdictRecorded(gateway: Gateway, before: CallRecord, after: CallRecord): void {
+  if (after.runId) gateway.live.recordJudgement(after.runId);
+  gateway.live.emit('runs');
+  if (before.contractVerdict === 'failed' || after.contractVerdict !== 'failed') return;
+  gateway.metrics.observeLateFailure(after);
+  if (after.runId) gateway.alerts.observeLateFailure(after.runId, toApproximateUsd(after.cost));
+  const otlp = gateway.otlp;
+  if (!otlp) return;
+  void (after.runId ? gateway.budgets.runChain(after.runId) : Promise.resolve([])).then(
+    (chain) => otlp.exportVerdict(after, chain),
+    (error: Error) => gateway.log.error('verdict span failed', { error: error.message }),
+  );
 }
 
 /** An approval opened or decided: the queue changed; one newly waiting is an alert. */

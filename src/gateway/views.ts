@@ -70,6 +70,7 @@ export function callView(call: CallRecord) {
     startedAt: iso(call.startedAt),
     latencyMs: call.latencyMs,
     timeToFirstTokenMs: call.timeToFirstTokenMs,
+    routePolicy: call.routePolicy ?? null,
     contract: {
       verdict: call.contractVerdict ?? 'none',
       name: call.contractName ?? null,

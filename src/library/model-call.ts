@@ -46,7 +46,15 @@ export interface StructuredAnswer {
   text: string;
   truncated: boolean;
   callId: string;
+  /** What the answer delivered cost. */
   cost: Money;
+  /**
+   * What the whole call cost: the answer's cost, plus, for a routing policy
+   * (`intime/auto:<policy>`), the attempts of the gateway's cascade that failed before it.
+   */
+  spent: Money;
+  /** The model that answered: the one asked for, or the one a routing policy chose. */
+  model: string;
   /** What the gateway's schema validation said (the library's checks come on top). */
   gatewayVerdict: ContractVerdict;
 }
@@ -83,7 +91,7 @@ export async function callForStructuredOutput(clients: ModelClients, call: Struc
     const toolUse = data.content.find((block) => block.type === 'tool_use');
     const raw = toolUse ? (toolUse.input as Record<string, unknown>) : undefined;
     const text = raw ? JSON.stringify(raw) : data.content.map((block) => (block.type === 'text' ? block.text : '')).join('');
-    return { raw, text, truncated: data.stop_reason === 'max_tokens', ...fromHeaders(response.headers) };
+    return { raw, text, truncated: data.stop_reason === 'max_tokens', ...fromHeaders(response.headers, call.target.model) };
   }
   const structured = call.target.structuredOutput !== false;
   const system = structured ? call.system : [call.system, `Answer with only a JSON document that satisfies this JSON Schema: ${JSON.stringify(call.schema)}`].filter(Boolean).join('\n\n');
@@ -95,7 +103,7 @@ export async function callForStructuredOutput(clients: ModelClients, call: Struc
   }, { headers: call.headers }).withResponse();
   const choice = data.choices[0];
   const text = choice?.message.content ?? '';
-  return { raw: structured ? text : withoutCodeFence(text), text, truncated: choice?.finish_reason === 'length', ...fromHeaders(response.headers) };
+  return { raw: structured ? text : withoutCodeFence(text), text, truncated: choice?.finish_reason === 'length', ...fromHeaders(response.headers, call.target.model) };
 }
 
 /** Models asked for JSON in prose often wrap it in a ```json fence. */
@@ -108,9 +116,16 @@ function toolNameOf(contractName: string): string {
   return `emit_${contractName.replace(/[^A-Za-z0-9_-]/g, '_')}`.slice(0, 64);
 }
 
-function fromHeaders(headers: Headers): { callId: string; cost: Money; gatewayVerdict: ContractVerdict } {
+function fromHeaders(headers: Headers, asked: string): Pick<StructuredAnswer, 'callId' | 'cost' | 'spent' | 'model' | 'gatewayVerdict'> {
   const callId = headers.get('x-intime-call-id');
   const cost = headers.get('x-intime-cost-usd');
   if (!callId || cost === null) throw new Error('the answer did not come through an InTime gateway (no x-intime-call-id / x-intime-cost-usd)');
-  return { callId, cost: parseUsd(cost), gatewayVerdict: (headers.get('x-intime-contract-verdict') ?? 'none') as ContractVerdict };
+  const spent = headers.get('x-intime-route-spent-usd');
+  return {
+    callId,
+    cost: parseUsd(cost),
+    spent: parseUsd(spent ?? cost),
+    model: headers.get('x-intime-model') ?? asked,
+    gatewayVerdict: (headers.get('x-intime-contract-verdict') ?? 'none') as ContractVerdict,
+  };
 }

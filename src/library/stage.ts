@@ -28,7 +28,12 @@ export interface StageDefinition<Input, Output> {
   /** The step label on every call (x-intime-step), and the stage's name in waste reports. */
   name: string;
   contract: Contract<Output, Input>;
-  /** Models in escalation order: cheapest first. "claude-*" use the Messages API, the rest Chat Completions. */
+  /**
+   * Models in escalation order: cheapest first. "claude-*" use the Messages API, the rest
+   * Chat Completions. `intime/auto:<policy>` hands the choice to the gateway's router: it
+   * tries the policy's candidates in the cascade it learned, escalating on a failed schema
+   * before the answer comes back, and learns from the checks' verdicts this stage posts.
+   */
   models: ModelChoice[];
   prompt: (input: Input) => string;
   system?: string;
@@ -102,8 +107,9 @@ export class Stage<Input, Output> {
             verdict, contract: contract.name, ...(verification.ok ? {} : { violation: verification.violation.message }),
           });
         }
+        // A routed call's cost includes the cascade's failed attempts: waste, like a failed try here.
         attempts.push({
-          attempt, model: target.model, callId: answer.callId, cost: answer.cost, costUsd: formatUsd(answer.cost),
+          attempt, model: answer.model, callId: answer.callId, cost: answer.spent, costUsd: formatUsd(answer.spent),
           verdict, violation: verification.ok ? null : verification.violation,
         });
         if (verification.ok) {

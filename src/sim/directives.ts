@@ -29,6 +29,12 @@ export interface SimDirectives {
   toolArguments: string | undefined;
   /** Text tokens to stream before the tool call. */
   textBeforeTool: number;
+  /** x-sim-fault-models: the fault and the output fault apply only to these models (all when unset). */
+  faultModels: string[] | undefined;
+  /** x-sim-fail-models: these models answer structured-output requests with a document that breaks the schema. */
+  failModels: string[];
+  /** Set per call from failModels: this model breaks the requested schema. */
+  breakContract: boolean;
   /** The structured document (JSON text) the model answers with: the "right answer" a test scripts. */
   outputJson: string | undefined;
   /** A silent failure applied to the structured document or tool arguments. */
@@ -79,9 +85,23 @@ export function readDirectives(headers: IncomingHttpHeaders): SimDirectives {
     toolName: single(headers, 'x-sim-tool-call') || undefined,
     toolArguments,
     textBeforeTool: number(headers, 'x-sim-text-before-tool', true) ?? 0,
+    faultModels: list(headers, 'x-sim-fault-models'),
+    failModels: list(headers, 'x-sim-fail-models') ?? [],
+    breakContract: false,
     outputJson,
     outputFault: outputFault as OutputFault | undefined,
   };
+}
+
+/** The directives as they apply to one model: model-scoped faults and contract failures resolved. */
+export function directivesForModel(directives: SimDirectives, model: string): SimDirectives {
+  const faulty = directives.faultModels === undefined || directives.faultModels.includes(model);
+  return { ...directives, fault: faulty ? directives.fault : undefined, outputFault: faulty ? directives.outputFault : undefined, breakContract: directives.failModels.includes(model) };
+}
+
+function list(headers: IncomingHttpHeaders, name: string): string[] | undefined {
+  const text = single(headers, name);
+  return text === undefined ? undefined : text.split(',').map((item) => item.trim()).filter((item) => item !== '');
 }
 
 function single(headers: IncomingHttpHeaders, name: string): string | undefined {

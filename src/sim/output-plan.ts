@@ -31,12 +31,19 @@ export interface PlannedToolCall {
 }
 
 const DEFAULT_MIN_TOKENS = 16;
+/** x-sim-fail-models with a forced tool: arguments that miss every required field of a schema. */
+const CONTRACT_BREAKING_ARGUMENTS = '{"x_sim_contract_failure":true}';
 const DEFAULT_MAX_TOKENS = 64;
 
 export function planOutput(call: SimulatedCall): OutputPlan {
   const { directives } = call;
   const cap = call.maxTokens ?? Infinity;
   if (call.forcedTool !== undefined) return planToolCall(call, cap);
+  if (call.jsonSchema !== undefined && directives.breakContract) {
+    // x-sim-fail-models: prose where a JSON document was asked for, which no schema accepts.
+    const count = Math.min(directives.outputTokens ?? DEFAULT_MIN_TOKENS, cap);
+    return { textPieces: proseTokens(call.seed, count), toolCall: undefined, finish: 'stop', outputTokens: count };
+  }
   if (call.jsonSchema !== undefined || directives.outputJson !== undefined || directives.outputFault !== undefined) {
     // Structured output is as long as its document; x-sim-output-tokens can only cut it.
     const value = directives.outputJson !== undefined ? (JSON.parse(directives.outputJson) as JsonValue) : sampleFromSchema(call.jsonSchema ?? {}, call.seed);
@@ -57,7 +64,7 @@ function planToolCall(call: SimulatedCall, cap: number): OutputPlan {
   const room = cap - textPieces.length - nameTokens;
   // Without room for the whole name there is no call at all, only the text, cut short.
   if (room < 0) return { textPieces, toolCall: undefined, finish: 'length', outputTokens: textPieces.length };
-  const scripted = directives.toolArguments ?? directives.outputJson;
+  const scripted = directives.breakContract ? CONTRACT_BREAKING_ARGUMENTS : directives.toolArguments ?? directives.outputJson;
   const value = scripted !== undefined ? (JSON.parse(scripted) as JsonValue) : tool.schema === undefined ? {} : sampleFromSchema(tool.schema, call.seed);
   const allPieces = tokenize(documentText(value, directives.outputFault), 'x-sim-tool-args');
   const argumentPieces = truncateToTokens(allPieces, Math.min(room, truncation(directives.outputFault, allPieces.length)));

@@ -1,5 +1,5 @@
 import { countPromptTokens, type Protocol } from '../core/tokenizer.js';
-import type { SimDirectives } from './directives.js';
+import { directivesForModel, type SimDirectives } from './directives.js';
 import { SimError } from './errors.js';
 import { hashString } from './seeded-random.js';
 
@@ -64,7 +64,7 @@ export function readCall(protocol: Protocol, body: Record<string, unknown>, dire
     forcedTool: forcedTool(protocol, body, directives.toolName),
     jsonSchema: jsonSchema(protocol, body),
     body,
-    directives,
+    directives: directivesForModel(directives, model),
     createdAt: Math.floor(Date.now() / 1000),
   };
 }

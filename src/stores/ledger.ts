@@ -69,6 +69,8 @@ export interface CallRecord extends Usage {
   startedAt: number;
   latencyMs: number;
   timeToFirstTokenMs: number | null;
+  /** The routing policy this call was an attempt of (intime/auto:<policy>), else null. */
+  routePolicy?: string | null;
   // Output contracts (optional so older writers and stores still type-check; absent means
   // no contract, attempt 1).
   /** Whether the output met its contract: `none` when no contract applied. */
@@ -249,6 +251,11 @@ export interface LedgerStore {
   /** Records that a soft threshold fired in a window; false if it had already. */
   markThresholdFired(scope: string, windowStart: number, at: number): Promise<boolean>;
   listCalls(runId: string): Promise<CallRecord[]>;
+  /**
+   * The most recent answered calls the router learns from (those of a routing policy, and
+   * those of a named step that a contract judged), oldest first.
+   */
+  routingEvidence(limit: number): Promise<CallRecord[]>;
   /** The model of the run's latest call, for the live clock. */
   lastModel(runId: string): Promise<string | null>;
   runTotals(runIds: string[]): Promise<Map<string, SpendTotals>>;

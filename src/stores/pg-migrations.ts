@@ -213,4 +213,11 @@ export const PG_MIGRATIONS: { version: number; sql: string }[] = [
       CREATE INDEX history_runs_finished ON history_runs(finished_at);
     `,
   },
+  {
+    version: 7,
+    sql: `
+      -- The routing policy (intime/auto:<policy>) a call was an attempt of (as SQLite v7).
+      ALTER TABLE calls ADD COLUMN route_policy TEXT;
+    `,
+  },
 ];

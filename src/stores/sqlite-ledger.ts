@@ -42,12 +42,12 @@ export class SqliteLedger implements LedgerStore {
       id, run_id, key_id, project, step, agent, provider, model, protocol, stream,
       input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens,
       cost, estimated, status, http_status, error_code, upstream_request_id, started_at, latency_ms, ttft_ms,
-      contract_verdict, contract_name, contract_version, contract_violation, attempt, retry_of
+      contract_verdict, contract_name, contract_version, contract_violation, attempt, retry_of, route_policy
     ) VALUES (
       @id, @runId, @keyId, @project, @step, @agent, @provider, @model, @protocol, @stream,
       @inputTokens, @cacheReadTokens, @cacheWriteTokens, @outputTokens, @reasoningTokens,
       @cost, @estimated, @status, @httpStatus, @errorCode, @upstreamRequestId, @startedAt, @latencyMs, @timeToFirstTokenMs,
-      @contractVerdict, @contractName, @contractVersion, @contractViolation, @attempt, @retryOf
+      @contractVerdict, @contractName, @contractVersion, @contractViolation, @attempt, @retryOf, @routePolicy
     )`);
     this.deleteReservation = this.db.prepare('DELETE FROM reservations WHERE id = ?');
     this.insertReservation = this.db.prepare(`INSERT INTO reservations
@@ -118,7 +118,7 @@ export class SqliteLedger implements LedgerStore {
     const row = {
       ...call, stream: call.stream ? 1 : 0, estimated: call.estimated ? 1 : 0,
       contractVerdict: call.contractVerdict ?? 'none', contractName: call.contractName ?? null, contractVersion: call.contractVersion ?? null,
-      contractViolation: call.contractViolation ?? null, attempt: call.attempt ?? 1, retryOf: call.retryOf ?? null,
+      contractViolation: call.contractViolation ?? null, attempt: call.attempt ?? 1, retryOf: call.retryOf ?? null, routePolicy: call.routePolicy ?? null,
     };
     return this.commitSoon(() => this.recordCallTransaction(row));
   }
@@ -256,6 +256,14 @@ export class SqliteLedger implements LedgerStore {
     const statement = this.db.prepare('SELECT * FROM calls WHERE run_id = ? ORDER BY started_at, rowid');
     statement.safeIntegers(true);
     return (statement.all(runId) as Row[]).map(callFromRow);
+  }
+
+  async routingEvidence(limit: number): Promise<CallRecord[]> {
+    const statement = this.db.prepare(`SELECT * FROM calls
+      WHERE status = 'ok' AND (route_policy IS NOT NULL OR (contract_verdict != 'none' AND step IS NOT NULL))
+      ORDER BY started_at DESC, rowid DESC LIMIT ?`);
+    statement.safeIntegers(true);
+    return (statement.all(limit) as Row[]).map(callFromRow).reverse();
   }
 
   async lastModel(runId: string): Promise<string | null> {
@@ -426,6 +434,7 @@ export function callFromRow(row: Row): CallRecord {
     startedAt: Number(row.started_at),
     latencyMs: Number(row.latency_ms),
     timeToFirstTokenMs: numberOrNull(row.ttft_ms),
+    routePolicy: stringOrNull(row.route_policy),
     contractVerdict: (stringOrNull(row.contract_verdict) ?? 'none') as CallRecord['contractVerdict'],
     contractName: stringOrNull(row.contract_name),
     contractVersion: numberOrNull(row.contract_version),

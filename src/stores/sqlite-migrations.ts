@@ -217,4 +217,11 @@ export const SQLITE_MIGRATIONS: { version: number; sql: string }[] = [
       CREATE INDEX history_runs_finished ON history_runs(finished_at);
     `,
   },
+  {
+    version: 7,
+    sql: `
+      -- The routing policy (intime/auto:<policy>) a call was an attempt of; NULL for a model asked by name.
+      ALTER TABLE calls ADD COLUMN route_policy TEXT;
+    `,
+  },
 ];
