@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSim, type SimServer } from '../src/sim/index.js';
-import { ADMIN, admin, client, Cluster, PG_URL, REDIS_URL, type Replica } from './replicas.js';
+import { ADMIN, admin, client, Cluster, PG_URL, REDIS_URL, type Replica, type RunView as SharedRunView } from './replicas.js';
+
+type RunView = SharedRunView & { wastedUsd: string };
 
 const ready = PG_URL !== undefined && REDIS_URL !== undefined;
 if (!ready) console.warn('[replicas-features] INTIME_TEST_PG_URL and INTIME_TEST_REDIS_URL must both be set: skipped');
@@ -68,6 +70,26 @@ describe.skipIf(!ready)('contracts, waste, forecasts and the dashboard on a Post
     const seen = await admin<{ forecast: { status: string; actual: { calls: number } } }>(b, 'GET', `/api/runs/${declared.id}`);
     expect(seen.forecast.status).not.toBe('none');
     expect(seen.forecast.actual.calls).toBe(1);
+  }, 60_000);
+
+  it('a routed call escalates within a Redis run budget; its attempts, policy and waste are in the shared ledger', async () => {
+    const schema = { type: 'object', properties: { name: { type: 'string' }, count: { type: 'integer' } }, required: ['name', 'count'], additionalProperties: false };
+    await admin(a, 'PUT', '/api/routing-policies/extract', { candidates: ['gpt-4o', 'gpt-4o-mini'], qualityTarget: 0.9, explorationShare: 0 });
+    const run = await admin<{ id: string; token: string }>(b, 'POST', '/api/runs', { budgetUsd: '1' });
+    const { response } = await client(a, run.token).chat.completions.create({
+      model: 'intime/auto:extract', messages: [{ role: 'user', content: 'three apples for Ada' }], max_tokens: 200,
+      response_format: { type: 'json_schema', json_schema: { name: 'extract', schema, strict: true } },
+    }, { headers: { 'x-sim-fail-models': 'gpt-4o-mini' } }).withResponse();
+    expect(response.headers.get('x-intime-attempts')).toBe('2');
+    const { calls } = await admin<{ calls: { id: string; model: string; costUsd: string; routePolicy: string | null; retryOf: string | null; contract: { verdict: string } }[] }>(b, 'GET', `/api/runs/${run.id}/calls`);
+    const wasted = calls.find((call) => call.model === 'gpt-4o-mini')!;
+    const answered = calls.find((call) => call.model === 'gpt-4o')!;
+    expect(wasted).toMatchObject({ routePolicy: 'extract', contract: { verdict: 'failed' } });
+    expect(answered).toMatchObject({ routePolicy: 'extract', retryOf: wasted.id, contract: { verdict: 'passed' } });
+    const view = await admin<RunView>(b, 'GET', `/api/runs/${run.id}`);
+    expect(view.wastedUsd).toBe(wasted.costUsd);
+    expect(Number(view.spentUsd)).toBeCloseTo(Number(wasted.costUsd) + Number(answered.costUsd), 12);
+    expect(Number(view.remainingUsd)).toBeCloseTo(1 - Number(view.spentUsd), 12);
   }, 60_000);
 
   it('the dashboard\'s spend series and /metrics read the shared ledger and budget store', async () => {
