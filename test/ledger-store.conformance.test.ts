@@ -3,6 +3,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CallRecord, LedgerStore, NewRun, ReservationRecord } from '../src/stores/ledger.js';
 import { PgLedger } from '../src/stores/pg-ledger.js';
+import { PG_MIGRATIONS } from '../src/stores/pg-migrations.js';
 import { burnHistoryOf, forecastStoreFor, spendSeriesOf } from '../src/stores/companions.js';
 import type { HistoryRun } from '../src/core/forecast-history.js';
 import { SqliteLedger } from '../src/stores/sqlite-ledger.js';
@@ -260,6 +261,32 @@ describe.skipIf(!PG_URL)('postgres ledger', () => {
     opened.push(...replicas);
     await replicas[0]!.createRun(newRun('shared'));
     expect((await replicas[2]!.getRun('shared'))?.id).toBe('shared');
+  });
+
+  it('a ledger left at v4 (before contracts, forecasts, routing) migrates in place; its calls read back with the defaults', async () => {
+    const schema = `intime_test_${randomUUID().replaceAll('-', '')}`;
+    schemas.push(schema);
+    const client = new pg.Client(`${PG_URL}`);
+    await client.connect();
+    try {
+      await client.query(`CREATE SCHEMA ${schema}; SET search_path = ${schema}`);
+      await client.query('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)');
+      for (const migration of PG_MIGRATIONS.filter((m) => m.version <= 4)) {
+        await client.query(migration.sql);
+        await client.query('INSERT INTO schema_migrations VALUES ($1, $2)', [migration.version, T0]);
+      }
+      await client.query(`INSERT INTO calls (id, run_id, provider, model, protocol, stream, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens,
+        reasoning_tokens, cost, estimated, status, http_status, started_at, latency_ms) VALUES ('old', 'r0', 'openai', 'gpt-4o-mini', 'openai-chat', 0, 1, 0, 0, 2, 0, 99, 0, 'ok', 200, $1, 1)`, [T0]);
+    } finally {
+      await client.end();
+    }
+    const ledger = await PgLedger.open(`${PG_URL}?schema=${schema}`);
+    opened.push(ledger);
+    expect(await ledger.getCall('old')).toMatchObject({ cost: 99n, contractVerdict: 'none', attempt: 1, retryOf: null, routePolicy: null });
+    expect(await ledger.waste({ by: 'model' })).toEqual([{ group: 'gpt-4o-mini', cost: 99n, wasted: 0n, calls: 1, failedCalls: 0, retries: 0 }]);
+    expect(await forecastStoreFor(ledger).history()).toEqual([]);
+    const versions = await ledger.pool.query('SELECT version FROM schema_migrations ORDER BY version');
+    expect(versions.rows.map((row: { version: number }) => row.version)).toEqual(PG_MIGRATIONS.map((m) => m.version));
   });
 
   it('an unreachable server is a named, non-retryable ledger_unavailable', async () => {
