@@ -64,6 +64,8 @@ export interface GatewayConfig {
   };
   /** GET /metrics: needs a control-API token that sees every project, unless public. */
   metrics: { public: boolean };
+  /** Precedents: failures recorded where they happened, and brought back into later calls at the same step. */
+  precedents: PrecedentsConfig;
   /** OpenTelemetry export of runs, steps and calls as traces (OTLP/HTTP JSON). Off unless an endpoint is set. */
   otlp: {
     /** The collector's base URL (http://127.0.0.1:4318); spans go to <endpoint>/v1/traces. */
@@ -71,6 +73,24 @@ export interface GatewayConfig {
     headers?: Record<string, string>;
     serviceName: string;
   };
+}
+
+export interface PrecedentsConfig {
+  /** Record precedents from failures (default true). */
+  record: boolean;
+  /**
+   * Inject retrieved precedents into calls labelled with a step (x-intime-step): false (the
+   * default), true for every step, or a list of steps. A call's `x-intime-precedents: on|off` overrides.
+   */
+  inject: boolean | string[];
+  /** Most tokens the injected block may add to one call's prompt. */
+  maxTokens: number;
+  /** Least share (0 to 1) of a precedent's own BM25 weight the task must cover to be injected. */
+  minRelevance: number;
+  /** Most precedents injected into one call. */
+  limit: number;
+  /** Redact email addresses in recorded evidence too (default true). */
+  redactEmails: boolean;
 }
 
 export const DEFAULT_PROVIDERS: Record<string, ProviderConfig> = {
@@ -95,6 +115,7 @@ export function defaultConfig(): GatewayConfig {
     approvals: { tools: [], timeoutMs: 300_000, onDeny: 'strip' },
     alerts: { burnRate: { ...DEFAULT_BURN_ANOMALY, bucketMs: 300_000 } },
     metrics: { public: false },
+    precedents: { record: true, inject: false, maxTokens: 300, minRelevance: 0.2, limit: 3, redactEmails: true },
     otlp: { serviceName: 'intime' },
   };
 }
@@ -133,6 +154,7 @@ export function loadConfig(path: string | undefined): GatewayConfig {
     if (typeof file.metrics.public !== 'boolean') throw new ConfigError(`config ${path}: metrics.public must be true or false`);
     config.metrics = { public: file.metrics.public };
   }
+  if (file.precedents) config.precedents = precedentsConfig({ ...config.precedents, ...file.precedents }, path);
   if (file.otlp) {
     const { endpoint, headers, serviceName } = file.otlp;
     if (endpoint !== undefined && (typeof endpoint !== 'string' || !/^https?:\/\//.test(endpoint))) throw new ConfigError(`config ${path}: otlp.endpoint must be an http(s) URL`);
@@ -151,6 +173,20 @@ function approvalsConfig(approvals: GatewayConfig['approvals'], path: string): G
   if (!Number.isSafeInteger(approvals.timeoutMs) || approvals.timeoutMs < 1) throw new ConfigError(`config ${path}: approvals.timeoutMs must be a positive integer`);
   if (approvals.onDeny !== 'strip' && approvals.onDeny !== 'stop') throw new ConfigError(`config ${path}: approvals.onDeny must be strip or stop`);
   return approvals;
+}
+
+export function precedentsConfig(precedents: PrecedentsConfig, path: string): PrecedentsConfig {
+  const { inject, maxTokens, minRelevance, limit } = precedents;
+  if (typeof inject !== 'boolean' && !(Array.isArray(inject) && inject.every((step) => typeof step === 'string' && step !== ''))) {
+    throw new ConfigError(`config ${path}: precedents.inject must be true, false or a list of steps`);
+  }
+  if (typeof precedents.record !== 'boolean' || typeof precedents.redactEmails !== 'boolean') {
+    throw new ConfigError(`config ${path}: precedents.record and precedents.redactEmails must be true or false`);
+  }
+  if (!Number.isSafeInteger(maxTokens) || maxTokens < 20 || maxTokens > 20_000) throw new ConfigError(`config ${path}: precedents.maxTokens must be an integer from 20 to 20000`);
+  if (typeof minRelevance !== 'number' || !(minRelevance >= 0 && minRelevance <= 1)) throw new ConfigError(`config ${path}: precedents.minRelevance must be a number from 0 to 1`);
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > 50) throw new ConfigError(`config ${path}: precedents.limit must be an integer from 1 to 50`);
+  return precedents;
 }
 
 function alertsConfig(file: Partial<GatewayConfig['alerts']>, defaults: GatewayConfig['alerts'], path: string): GatewayConfig['alerts'] {

@@ -7,6 +7,7 @@ import type { Gateway } from './gateway.js';
 import { parseJsonObject, readBody, sendJson } from './http.js';
 import { presentedToken } from './identity.js';
 import { callView } from './views.js';
+import { precedentFromVerdict } from './precedent-recording.js';
 
 const WASTE_DIMENSIONS: WasteDimension[] = ['stage', 'model', 'run', 'day'];
 const NAME_PATTERN = /^[A-Za-z0-9._:\/-]{1,128}$/;
@@ -82,6 +83,8 @@ async function postVerdict(gateway: Gateway, request: IncomingMessage, response:
   const judgement = judgementFrom(await readJson(gateway, request));
   const updated = await gateway.ledger.recordVerdict(callId, judgement);
   if (!updated) throw notFound(`call ${callId}`);
+  // Recorded before answering: the library's next attempt may already be looking for it.
+  await precedentFromVerdict(gateway, call!, updated).catch((error: Error) => gateway.log.error('precedent recording failed', { call: callId, error: error.message }));
   sendJson(response, 200, callView(updated));
 }
 

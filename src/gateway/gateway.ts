@@ -8,6 +8,9 @@ import { SqliteLedger } from '../stores/sqlite-ledger.js';
 import { SqliteApprovalStore } from '../stores/sqlite-approvals.js';
 import { SqliteForecastStore } from '../stores/sqlite-forecasts.js';
 import { ForecastService } from './forecasts.js';
+import { SqlitePrecedentStore } from '../stores/sqlite-precedents.js';
+import { PrecedentService } from './precedents.js';
+import { precedentFromApproval, precedentFromRunEnded } from './precedent-recording.js';
 import { ApprovalRegistry } from './approvals.js';
 import type { LedgerStore } from '../stores/ledger.js';
 import { ConfigError, loadConfig, type GatewayConfig } from './config.js';
@@ -42,6 +45,8 @@ export interface Gateway {
   approvals: ApprovalRegistry;
   /** Forecasts of a task's cost from finished runs; budget "auto". */
   forecasts: ForecastService;
+  /** Failures recorded as precedents, retrieved into later calls at the same step. */
+  precedents: PrecedentService;
   dispatcher: Agent;
   log: Logger;
   adminToken: string;
@@ -129,7 +134,14 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     log,
     stopRun: (runId, reason) => budgets.endRun(runId, 'stopped', reason),
     audit,
-    onChange: (record) => self && approvalChanged(self, record),
+    onChange: (record) => {
+      if (!self) return;
+      approvalChanged(self, record);
+      const gateway = self;
+      if (record.state === 'denied') {
+        precedentFromApproval(gateway, record).catch((error: Error) => log.error('precedent recording failed', { approval: record.id, error: error.message }));
+      }
+    },
   });
   await approvals.start();
   const otlpEndpoint = options.otlpEndpoint ?? config.otlp.endpoint;
@@ -142,6 +154,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     budgets,
     approvals,
     forecasts: new ForecastService(new SqliteForecastStore(ledger.database), prices),
+    precedents: new PrecedentService(new SqlitePrecedentStore(ledger.database), config.precedents, log),
     inflight,
     audit,
     dispatcher: new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: null }),
@@ -156,6 +169,9 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
   self = gateway;
   seedBurnBaselines(gateway);
   wireSignals(gateway);
+  budgets.events.on('run-ended', (event) => {
+    precedentFromRunEnded(gateway, event).catch((error: Error) => log.error('precedent recording failed', { run: event.runId, error: error.message }));
+  });
   const server = createServer((request, response) => {
     routeRequest(gateway, request, response).catch((error: unknown) => {
       log.error('unhandled request error', { error: (error as Error).stack });

@@ -49,6 +49,9 @@ export interface StructuredAnswer {
   cost: Money;
   /** What the gateway's schema validation said (the library's checks come on top). */
   gatewayVerdict: ContractVerdict;
+  /** Precedents the gateway injected into this attempt's instructions, and the tokens they added. */
+  precedents: string[];
+  precedentTokens: number;
 }
 
 export interface ModelClients {
@@ -108,9 +111,14 @@ function toolNameOf(contractName: string): string {
   return `emit_${contractName.replace(/[^A-Za-z0-9_-]/g, '_')}`.slice(0, 64);
 }
 
-function fromHeaders(headers: Headers): { callId: string; cost: Money; gatewayVerdict: ContractVerdict } {
+function fromHeaders(headers: Headers): { callId: string; cost: Money; gatewayVerdict: ContractVerdict; precedents: string[]; precedentTokens: number } {
   const callId = headers.get('x-intime-call-id');
   const cost = headers.get('x-intime-cost-usd');
   if (!callId || cost === null) throw new Error('the answer did not come through an InTime gateway (no x-intime-call-id / x-intime-cost-usd)');
-  return { callId, cost: parseUsd(cost), gatewayVerdict: (headers.get('x-intime-contract-verdict') ?? 'none') as ContractVerdict };
+  const precedents = headers.get('x-intime-precedents');
+  return {
+    callId, cost: parseUsd(cost), gatewayVerdict: (headers.get('x-intime-contract-verdict') ?? 'none') as ContractVerdict,
+    precedents: precedents ? precedents.split(',') : [],
+    precedentTokens: Number(headers.get('x-intime-precedent-tokens') ?? 0),
+  };
 }
