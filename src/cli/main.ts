@@ -9,6 +9,7 @@ import { registerBudgetCommands } from './budgets.js';
 import { registerControlCommands } from './control.js';
 import { registerApprovalCommands } from './approvals.js';
 import { registerForecastCommands } from './forecast.js';
+import { registerPrecedentCommands } from './precedents.js';
 
 const program = new Command('intime')
   .description('InTime: a clock on every AI agent\'s arm. Meters every model call in money, to the last token.')
@@ -24,6 +25,7 @@ registerBudgetCommands(program);
 registerControlCommands(program);
 registerApprovalCommands(program);
 registerForecastCommands(program, program.commands.find((command) => command.name() === 'runs')!);
+registerPrecedentCommands(program);
 
 try {
   await program.parseAsync(process.argv);
