@@ -77,7 +77,8 @@ export class PrecedentService {
 
   /** A settled call's task and output, kept a while for a verdict that arrives after it. */
   remember(callId: string, call: RecentCall): void {
-    this.recent.set(callId, call);
+    // Bounded: a signature keeps far less than this, and 2,000 of them stay a few megabytes.
+    this.recent.set(callId, { ...call, taskText: call.taskText.slice(0, 4000) });
     if (this.recent.size > RECENT_CALLS) this.recent.delete(this.recent.keys().next().value!);
   }
 
