@@ -8,6 +8,7 @@ import { defaultConfig } from '../src/gateway/config.js';
 import { PrecedentService } from '../src/gateway/precedents.js';
 import { SqliteLedger } from '../src/stores/sqlite-ledger.js';
 import { SqlitePrecedentStore } from '../src/stores/sqlite-precedents.js';
+import { readDirectives } from '../src/sim/directives.js';
 import { distractor, LABELLED_PRECEDENTS, LABELLED_TASKS, observationOf } from './precedents-labelled.js';
 
 describe('redaction', () => {
@@ -149,5 +150,13 @@ describe('retrieval on the labelled set', () => {
     const after = await service.retrieve({ stage: task.stage, pipeline: null, project: null, taskText: task.text });
     expect(after.precedents.map((entry) => entry.id)).not.toContain(top!.id);
     await service.put({ ...precedent, retired: false });
+  });
+});
+
+describe('the sim\'s remedy mode', () => {
+  it('needs a text and a failure to apply without it', () => {
+    expect(() => readDirectives({ 'x-sim-fail-unless-prompt-contains': 'check the total' })).toThrow(/x-sim-fault or x-sim-output/);
+    expect(() => readDirectives({ 'x-sim-fail-unless-prompt-contains': ' ', 'x-sim-output': 'wrong-values' })).toThrow(/non-empty/);
+    expect(readDirectives({ 'x-sim-fail-unless-prompt-contains': 'check the total', 'x-sim-fault': '500' }).failUnlessPromptContains).toBe('check the total');
   });
 });
