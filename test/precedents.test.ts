@@ -9,6 +9,7 @@ import { PrecedentService } from '../src/gateway/precedents.js';
 import { SqliteLedger } from '../src/stores/sqlite-ledger.js';
 import { SqlitePrecedentStore } from '../src/stores/sqlite-precedents.js';
 import { readDirectives } from '../src/sim/directives.js';
+import { taskTextOf, withInstructions } from '../src/protocols/instructions.js';
 import { distractor, LABELLED_PRECEDENTS, LABELLED_TASKS, observationOf } from './precedents-labelled.js';
 
 describe('redaction', () => {
@@ -158,5 +159,31 @@ describe('the sim\'s remedy mode', () => {
     expect(() => readDirectives({ 'x-sim-fail-unless-prompt-contains': 'check the total' })).toThrow(/x-sim-fault or x-sim-output/);
     expect(() => readDirectives({ 'x-sim-fail-unless-prompt-contains': ' ', 'x-sim-output': 'wrong-values' })).toThrow(/non-empty/);
     expect(readDirectives({ 'x-sim-fail-unless-prompt-contains': 'check the total', 'x-sim-fault': '500' }).failUnlessPromptContains).toBe('check the total');
+  });
+});
+
+describe('instructions, in each protocol\'s place', () => {
+  const block = 'Known pitfalls: X';
+  it('appends to a system message or adds one (Chat Completions), to instructions (Responses), to system (Anthropic)', () => {
+    const chat = { model: 'm', messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Task' }] };
+    expect(withInstructions('openai-chat', chat, block).messages).toEqual([{ role: 'system', content: `Be brief.\n\n${block}` }, { role: 'user', content: 'Task' }]);
+    expect(chat.messages[0]!.content).toBe('Be brief.');
+    expect(withInstructions('openai-chat', { messages: [{ role: 'user', content: 'Task' }] }, block).messages).toEqual([{ role: 'system', content: block }, { role: 'user', content: 'Task' }]);
+    expect(withInstructions('openai-responses', { input: 'Task' }, block)).toEqual({ input: 'Task', instructions: block });
+    expect(withInstructions('openai-responses', { input: 'Task', instructions: 'Be brief.' }, block).instructions).toBe(`Be brief.\n\n${block}`);
+    expect(withInstructions('anthropic-messages', { messages: [], system: 'Be brief.' }, block).system).toBe(`Be brief.\n\n${block}`);
+    expect(withInstructions('anthropic-messages', { messages: [], system: [{ type: 'text', text: 'Be brief.' }] }, block).system)
+      .toEqual([{ type: 'text', text: 'Be brief.' }, { type: 'text', text: block }]);
+    expect(withInstructions('anthropic-messages', { messages: [] }, block).system).toBe(block);
+  });
+
+  it('reads a task as its instructions, first user turn and latest one, not the turns between', () => {
+    const text = taskTextOf('openai-chat', { messages: [
+      { role: 'system', content: 'You extract.' }, { role: 'user', content: 'Extract invoice 7' }, { role: 'assistant', content: '{"bad":1}' },
+      { role: 'user', content: 'middle' }, { role: 'user', content: 'Your previous answer broke the contract' },
+    ] });
+    expect(text).toBe('You extract.\nExtract invoice 7\nYour previous answer broke the contract');
+    expect(taskTextOf('anthropic-messages', { system: 'S', messages: [{ role: 'user', content: [{ type: 'text', text: 'T' }] }] })).toBe('S\nT');
+    expect(taskTextOf('openai-responses', { instructions: 'I', input: 'T' })).toBe('I\nT');
   });
 });

@@ -57,7 +57,8 @@ async function creditPass(gateway: Gateway, passed: CallRecord): Promise<void> {
   const fix = escalated
     ? `escalating from ${failed.model} to ${passed.model} passed`
     : `a retry on ${passed.model} passed once told what was wrong`;
-  await gateway.precedents.creditFix([failed.id], passed.id, escalated ? 'escalation' : 'retry', fix);
+  await gateway.precedents.creditFix([failed.id], passed.id, escalated ? 'escalation' : 'retry', fix,
+    async () => (await gateway.ledger.getCall(passed.id))?.contractVerdict === 'passed');
 }
 
 /** "stage NAME failed contract CONTRACT: violation", the note the library halts a run with. */

@@ -116,8 +116,10 @@ export class PrecedentService {
   }
 
   /** A call that passed after failing: what made it pass becomes the fix of the failure's precedent. */
-  async creditFix(failedCallIds: string[], passingCallId: string, source: Exclude<FixSource, 'operator'>, fix: string): Promise<void> {
+  async creditFix(failedCallIds: string[], passingCallId: string, source: Exclude<FixSource, 'operator'>, fix: string, stillPassing: () => Promise<boolean>): Promise<void> {
     await this.serialized(async () => {
+      // The library's checks may have overturned the pass since it was seen: then it fixed nothing.
+      if (!(await stillPassing())) return;
       for (const callId of failedCallIds) {
         for (const id of await this.store.precedentsOfCall(callId)) {
           const precedent = await this.store.get(id);
