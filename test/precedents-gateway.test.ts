@@ -173,6 +173,20 @@ describe('the sim\'s remedy mode, end to end', () => {
     // The precedent's tokens are in the prompt the call paid for, not charged on top.
     expect(parseUsd(shown.report!.costUsd)).toBeLessThan(costs.reduce((sum, cost) => sum + cost, 0n));
   });
+
+  it('works the same for a claude-* stage (Anthropic Messages, the block in `system`)', async () => {
+    const run = await intime.createRun({ name: 'reconciliation' });
+    const reconcile = (precedents: boolean) => run.stage({
+      name: 'reconcile-claude', contract: totalContract, models: ['claude-haiku-4-5'], policy: { retries: 0, haltRun: false }, precedents,
+      system: 'You reconcile invoices.',
+      prompt: (input: { lines: number[] }) => `Reconcile the invoice: give its lines ${input.lines.join(', ')} and their total.`,
+      headers: () => ({ 'x-sim-output-json': RIGHT_ANSWER, 'x-sim-output': 'wrong-values', 'x-sim-fail-unless-prompt-contains': 'total equals the sum of lines' }),
+    });
+    await expect(reconcile(true).run({ lines: [1, 2] })).rejects.toThrow(ContractViolationError);
+    const result = await reconcile(true).execute({ lines: [1, 2] });
+    expect(result.attempts[0]!.precedents).toHaveLength(1);
+    expect(result.output).toEqual({ lines: [1, 2], total: 3 });
+  });
 });
 
 describe('gateway-side injection for agents that label their steps', () => {
@@ -206,6 +220,11 @@ describe('gateway-side injection for agents that label their steps', () => {
 
     const off = await ask(run.token, 'classify', { 'x-intime-precedents': 'off' });
     expect(off.response.headers.get('x-intime-precedents')).toBeNull();
+    const streamed = await stack.openai(run.token, { maxRetries: 0 }).chat.completions.create({
+      model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'Classify this support ticket: "I was charged twice for my plan".' }],
+    }, { headers: { 'x-intime-step': 'classify' } }).withResponse();
+    for await (const _chunk of streamed.data) { /* drain */ }
+    expect(streamed.response.headers.get('x-intime-precedents')).toBe(precedent!.id);
     const otherStep = await ask(run.token, 'triage');
     expect(otherStep.response.headers.get('x-intime-precedents')).toBeNull();
     const bad = await ask(run.token, 'classify', { 'x-intime-precedents': 'yes' }).catch((error: { status?: number }) => error);
@@ -217,7 +236,8 @@ describe('gateway-side injection for agents that label their steps', () => {
     const { body: shown } = await stack.admin<PrecedentView>('GET', `/api/precedents/${precedent!.id}`);
     // The remedy is not in this block (the sim has no remedy header here): the failure recurs with it too.
     expect(shown.report).toMatchObject({
-      injected: 1, occurrences: 3, before: { calls: 1, recurrences: 1 }, withPrecedent: { calls: 1, recurrences: 1 }, withoutPrecedent: { calls: 1, recurrences: 1 },
+      // Injected into the second call (failed again) and the stream (no contract: nothing to fail).
+      injected: 2, occurrences: 3, before: { calls: 1, recurrences: 1 }, withPrecedent: { calls: 2, recurrences: 1, rate: 0.5 }, withoutPrecedent: { calls: 1, recurrences: 1 },
     });
   });
 });

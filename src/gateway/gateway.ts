@@ -201,6 +201,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await gateway.dispatcher.close().catch(() => undefined);
+      // Failures recorded after their calls were answered are written before the ledger closes.
+      await gateway.precedents.settled();
       await ledger.close();
     },
   };
