@@ -96,6 +96,10 @@ describe('recording', () => {
     const halted = (await precedentsAt('halts')).find((precedent) => precedent.kind === 'stage_halted');
     expect(halted).toMatchObject({ where: { pipeline: 'halting', stage: 'halts', contract: 'invoice-total' } });
     expect(halted!.what).toContain('total equals the sum of lines');
+    // The violation and the halt it caused say the same thing: a call at this step is told once.
+    const retrieved = await stack.admin<{ precedents: { id: string }[]; text: string }>('POST', '/api/precedents/retrieve', { stage: 'halts', text: 'Sum the invoice lines 1, 2.' });
+    expect(retrieved.body.precedents).toHaveLength(1);
+    expect(retrieved.body.text.match(/total equals the sum of lines/g)).toHaveLength(1);
 
     const stopped = await stack.createRun({ name: 'nightly-etl' });
     await stack.openai(stopped.token, { maxRetries: 0 }).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Load the rows' }] }, { headers: { 'x-intime-step': 'load' } });

@@ -1,6 +1,6 @@
 import { Bm25Index } from '../core/bm25.js';
 import { selectWithinCap, type Injection, type RankedPrecedent, type RetrievalOptions } from '../core/precedent-retrieval.js';
-import { mergeKeyOf, mergeObservation, sanitizeObservation, type FixSource, type Precedent, type PrecedentObservation } from '../core/precedents.js';
+import { mergeKeyOf, mergeObservation, normalizeWhat, sanitizeObservation, type FixSource, type Precedent, type PrecedentObservation } from '../core/precedents.js';
 import { countTextTokens } from '../core/tokenizer.js';
 import type { PrecedentStore } from '../stores/precedents.js';
 import type { PrecedentsConfig } from './config.js';
@@ -72,7 +72,15 @@ export class PrecedentService {
         ranked.push({ precedent, score: match.score, relevance: match.relevance });
       }
     }
-    return ranked.sort((a, b) => b.relevance - a.relevance || b.score - a.score || b.precedent.count - a.precedent.count);
+    ranked.sort((a, b) => b.relevance - a.relevance || b.score - a.score || b.precedent.count - a.precedent.count);
+    // The same failure seen on two models (or as a violation and as the halt it caused) is said once.
+    const said = new Set<string>();
+    return ranked.filter(({ precedent }) => {
+      const what = normalizeWhat(precedent.what.replace(/^the stage was halted: /, ''));
+      if (said.has(what)) return false;
+      said.add(what);
+      return true;
+    });
   }
 
   /** A settled call's task and output, kept a while for a verdict that arrives after it. */
