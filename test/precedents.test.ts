@@ -51,6 +51,9 @@ describe('merging', () => {
     const withFix = { ...first, fix: 'add the lines up twice', fixSource: 'operator' as const };
     const second = mergeObservation(withFix, { ...base, evidence: 'output: {"total":4}', fix: 'a retry passed', fixSource: 'retry', at: 2000, callId: 'call_2' }, () => 'unused');
     expect(second).toMatchObject({ id: 'prec_1', count: 2, firstSeen: 1000, lastSeen: 2000, evidence: 'output: {"total":4}', fix: 'add the lines up twice', fixSource: 'operator', lastCallId: 'call_2' });
+    // A retired precedent whose failure happens again is live again; an inferred fix fills an empty one.
+    const revived = mergeObservation({ ...first, retired: true }, { ...base, fix: 'a retry passed', fixSource: 'retry', at: 3000 }, () => 'unused');
+    expect(revived).toMatchObject({ retired: false, count: 2, fix: 'a retry passed', fixSource: 'retry' });
   });
 });
 
