@@ -7,9 +7,14 @@ export interface RetrievalOptions {
   minRelevance: number;
   /** Most precedents injected into one call. */
   limit: number;
+  /**
+   * Least share of the best match's BM25 score a further precedent needs: the runners-up
+   * that merely share the task's common words stay out. 0 turns it off.
+   */
+  minScoreShare: number;
 }
 
-export const DEFAULT_RETRIEVAL: RetrievalOptions = { maxTokens: 300, minRelevance: 0.2, limit: 3 };
+export const DEFAULT_RETRIEVAL: RetrievalOptions = { maxTokens: 300, minRelevance: 0.2, limit: 3, minScoreShare: 0.5 };
 
 export interface RankedPrecedent {
   precedent: Precedent;
@@ -33,16 +38,18 @@ export interface Injection {
 }
 
 /**
- * The ranked precedents that fit: best first, each added only if the block stays within
+ * The ranked precedents (best BM25 score first) that qualify and fit: relevant enough, close
+ * enough to the best match, and each added only if the block stays within
  * the token cap (one too long is skipped, a shorter one after it may still fit).
  */
 export function selectWithinCap(ranked: RankedPrecedent[], options: RetrievalOptions, countTokens: (text: string) => number): Injection {
   const chosen: { entry: RankedPrecedent; line: string; tokens: number }[] = [];
   const headerTokens = countTokens(pitfallsBlock([]));
   let total = headerTokens;
+  const best = ranked[0]?.score ?? 0;
   for (const entry of ranked) {
     if (chosen.length >= options.limit) break;
-    if (entry.relevance < options.minRelevance) continue;
+    if (entry.relevance < options.minRelevance || entry.score < options.minScoreShare * best) continue;
     const line = pitfallText(entry.precedent);
     const tokens = countTokens(`\n${line}`);
     if (total + tokens > options.maxTokens) continue;

@@ -89,6 +89,8 @@ export interface PrecedentsConfig {
   minRelevance: number;
   /** Most precedents injected into one call. */
   limit: number;
+  /** Least share (0 to 1) of the best match's BM25 score a further precedent needs to be injected too. */
+  minScoreShare: number;
   /** Redact email addresses in recorded evidence too (default true). */
   redactEmails: boolean;
 }
@@ -115,7 +117,7 @@ export function defaultConfig(): GatewayConfig {
     approvals: { tools: [], timeoutMs: 300_000, onDeny: 'strip' },
     alerts: { burnRate: { ...DEFAULT_BURN_ANOMALY, bucketMs: 300_000 } },
     metrics: { public: false },
-    precedents: { record: true, inject: false, maxTokens: 300, minRelevance: 0.2, limit: 3, redactEmails: true },
+    precedents: { record: true, inject: false, maxTokens: 300, minRelevance: 0.2, limit: 3, minScoreShare: 0.5, redactEmails: true },
     otlp: { serviceName: 'intime' },
   };
 }
@@ -186,6 +188,9 @@ export function precedentsConfig(precedents: PrecedentsConfig, path: string): Pr
   if (!Number.isSafeInteger(maxTokens) || maxTokens < 20 || maxTokens > 20_000) throw new ConfigError(`config ${path}: precedents.maxTokens must be an integer from 20 to 20000`);
   if (typeof minRelevance !== 'number' || !(minRelevance >= 0 && minRelevance <= 1)) throw new ConfigError(`config ${path}: precedents.minRelevance must be a number from 0 to 1`);
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > 50) throw new ConfigError(`config ${path}: precedents.limit must be an integer from 1 to 50`);
+  if (typeof precedents.minScoreShare !== 'number' || !(precedents.minScoreShare >= 0 && precedents.minScoreShare <= 1)) {
+    throw new ConfigError(`config ${path}: precedents.minScoreShare must be a number from 0 to 1`);
+  }
   return precedents;
 }
 

@@ -39,6 +39,7 @@ const retrieveSchema = z.object({
   maxTokens: z.number().int().min(20).max(20_000).optional(),
   minRelevance: z.number().min(0).max(1).optional(),
   limit: z.number().int().min(1).max(50).optional(),
+  minScoreShare: z.number().min(0).max(1).optional(),
 }).strict();
 
 /**
@@ -100,7 +101,10 @@ export async function handlePrecedentsApi(gateway: Gateway, request: IncomingMes
     const defaults = service.retrievalOptions();
     const injection = await service.retrieve(
       { stage: body.stage, pipeline: body.pipeline ?? null, project: body.project ?? null, taskText: body.text },
-      { maxTokens: body.maxTokens ?? defaults.maxTokens, minRelevance: body.minRelevance ?? defaults.minRelevance, limit: body.limit ?? defaults.limit },
+      {
+        maxTokens: body.maxTokens ?? defaults.maxTokens, minRelevance: body.minRelevance ?? defaults.minRelevance,
+        limit: body.limit ?? defaults.limit, minScoreShare: body.minScoreShare ?? defaults.minScoreShare,
+      },
     );
     sendJson(response, 200, injection);
     return true;

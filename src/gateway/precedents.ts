@@ -49,7 +49,7 @@ export class PrecedentService {
   }
 
   retrievalOptions(): RetrievalOptions {
-    return { maxTokens: this.config.maxTokens, minRelevance: this.config.minRelevance, limit: this.config.limit };
+    return { maxTokens: this.config.maxTokens, minRelevance: this.config.minRelevance, limit: this.config.limit, minScoreShare: this.config.minScoreShare };
   }
 
   /** The precedents for a call, best first, within the token cap. */
@@ -59,7 +59,7 @@ export class PrecedentService {
     return selectWithinCap(this.rank(query), options, countTextTokens);
   }
 
-  /** Every candidate with its relevance, best first (no threshold, no cap): for reports and tests. */
+  /** Every candidate with its BM25 score and relevance, best score first (no threshold, no cap). */
   rank(query: RetrievalQuery): RankedPrecedent[] {
     const ranked: RankedPrecedent[] = [];
     const text = `${query.stage} ${query.pipeline ?? ''} ${query.taskText}`;
@@ -72,7 +72,7 @@ export class PrecedentService {
         ranked.push({ precedent, score: match.score, relevance: match.relevance });
       }
     }
-    ranked.sort((a, b) => b.relevance - a.relevance || b.score - a.score || b.precedent.count - a.precedent.count);
+    ranked.sort((a, b) => b.score - a.score || b.relevance - a.relevance || b.precedent.count - a.precedent.count);
     // The same failure seen on two models (or as a violation and as the halt it caused) is said once.
     const said = new Set<string>();
     return ranked.filter(({ precedent }) => {
