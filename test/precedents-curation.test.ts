@@ -56,12 +56,17 @@ describe('the precedents API', () => {
     expect(edited.body).toMatchObject({ fix: 'answer dates as YYYY-MM-DD', fixSource: 'operator' });
     expect((await as(operator, 'PATCH', `/api/precedents/${created.id}`, { colour: 'red' })).status).toBe(400);
     expect((await as(operator, 'PATCH', `/api/precedents/${created.id}`, { what: '' })).status).toBe(400);
+    const twin = await as(operator, 'POST', '/api/precedents', { what: 'dates come back as words', where: { stage: 'extract-dates' } });
+    const clash = await as(operator, 'PATCH', `/api/precedents/${String(twin.body.id)}`, { what: 'dates come back as "next Tuesday"' });
+    expect(clash.status).toBe(409);
+    expect(JSON.stringify(clash.body)).toContain(created.id);
+    await as(operator, 'PATCH', `/api/precedents/${String(twin.body.id)}`, { retired: true });
 
     expect((await as(operator, 'PATCH', `/api/precedents/${created.id}`, { retired: true })).body).toMatchObject({ retired: true });
     const afterRetire = await as(viewer, 'POST', '/api/precedents/retrieve', { stage: 'extract-dates', text: 'Extract the delivery dates from this order; dates like next Tuesday must be resolved' });
     expect(afterRetire.body.precedents).toEqual([]);
     expect((await stack.admin<{ precedents: PrecedentView[] }>('GET', '/api/precedents?stage=extract-dates')).body.precedents).toEqual([]);
-    expect((await stack.admin<{ precedents: PrecedentView[] }>('GET', '/api/precedents?stage=extract-dates&retired=1')).body.precedents).toHaveLength(1);
+    expect((await stack.admin<{ precedents: PrecedentView[] }>('GET', '/api/precedents?stage=extract-dates&retired=1')).body.precedents).toHaveLength(2);
     await as(operator, 'PATCH', `/api/precedents/${created.id}`, { retired: false });
     const audit = await stack.admin<{ audit: { action: string; target: string }[] }>('GET', '/api/audit');
     expect(audit.body.audit.filter((entry) => entry.target === created.id).map((entry) => entry.action)).toEqual(expect.arrayContaining(['precedent.write', 'precedent.edit', 'precedent.retire']));

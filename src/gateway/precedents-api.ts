@@ -119,6 +119,10 @@ export async function handlePrecedentsApi(gateway: Gateway, request: IncomingMes
     requireAct(principal, precedent.project, 'edit precedents');
     const changes = parse(patchSchema, await readJson(gateway, request));
     const updated = applyPatch(precedent, changes);
+    const twin = await service.store.findByMergeKey(updated.mergeKey);
+    if (twin && twin.id !== precedent.id) {
+      throw new GatewayError('invalid_request', 'invalid_request', `precedent ${twin.id} already says this at that place: edit or retire that one instead`, { status: 409, retryable: false });
+    }
     await service.put(updated);
     await gateway.audit.record({ actor: principal.name, role: principal.role, action: changes.retired ? 'precedent.retire' : 'precedent.edit', runId: null, target: precedent.id, note: null });
     sendJson(response, 200, precedentView(updated));
