@@ -8,6 +8,9 @@ import { SqliteLedger } from '../stores/sqlite-ledger.js';
 import { SqliteApprovalStore } from '../stores/sqlite-approvals.js';
 import { SqliteForecastStore } from '../stores/sqlite-forecasts.js';
 import { ForecastService } from './forecasts.js';
+import { SqlitePrecedentStore } from '../stores/sqlite-precedents.js';
+import { PrecedentService } from './precedents.js';
+import { precedentFromApproval, precedentFromRunEnded } from './precedent-recording.js';
 import { ApprovalRegistry } from './approvals.js';
 import type { LedgerStore } from '../stores/ledger.js';
 import { ConfigError, loadConfig, type GatewayConfig } from './config.js';
@@ -44,6 +47,8 @@ export interface Gateway {
   approvals: ApprovalRegistry;
   /** Forecasts of a task's cost from finished runs; budget "auto". */
   forecasts: ForecastService;
+  /** Failures recorded as precedents, retrieved into later calls at the same step. */
+  precedents: PrecedentService;
   dispatcher: Agent;
   log: Logger;
   adminToken: string;
@@ -133,7 +138,14 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     log,
     stopRun: (runId, reason) => budgets.endRun(runId, 'stopped', reason),
     audit,
-    onChange: (record) => self && approvalChanged(self, record),
+    onChange: (record) => {
+      if (!self) return;
+      approvalChanged(self, record);
+      const gateway = self;
+      if (record.state === 'denied') {
+        precedentFromApproval(gateway, record).catch((error: Error) => log.error('precedent recording failed', { approval: record.id, error: error.message }));
+      }
+    },
   });
   await approvals.start();
   const otlpEndpoint = options.otlpEndpoint ?? config.otlp.endpoint;
@@ -146,6 +158,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     budgets,
     approvals,
     forecasts: new ForecastService(new SqliteForecastStore(ledger.database), prices),
+    precedents: new PrecedentService(new SqlitePrecedentStore(ledger.database), config.precedents, log),
     inflight,
     audit,
     dispatcher: new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: null }),
@@ -162,6 +175,9 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
   seedBurnBaselines(gateway);
   await wireRouting(gateway);
   wireSignals(gateway);
+  budgets.events.on('run-ended', (event) => {
+    precedentFromRunEnded(gateway, event).catch((error: Error) => log.error('precedent recording failed', { run: event.runId, error: error.message }));
+  });
   const server = createServer((request, response) => {
     routeRequest(gateway, request, response).catch((error: unknown) => {
       log.error('unhandled request error', { error: (error as Error).stack });
@@ -191,6 +207,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await gateway.dispatcher.close().catch(() => undefined);
+      // Failures recorded after their calls were answered are written before the ledger closes.
+      await gateway.precedents.settled();
       await ledger.close();
     },
   };
