@@ -4,7 +4,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { CallRecord, LedgerStore, NewRun, ReservationRecord } from '../src/stores/ledger.js';
 import { PgLedger } from '../src/stores/pg-ledger.js';
 import { PG_MIGRATIONS } from '../src/stores/pg-migrations.js';
-import { burnHistoryOf, forecastStoreFor, spendSeriesOf } from '../src/stores/companions.js';
+import { burnHistoryOf, forecastStoreFor, precedentStoreFor, spendSeriesOf } from '../src/stores/companions.js';
+import type { Precedent } from '../src/core/precedents.js';
 import type { HistoryRun } from '../src/core/forecast-history.js';
 import { SqliteLedger } from '../src/stores/sqlite-ledger.js';
 
@@ -90,8 +91,9 @@ describe.each(ledgers)('ledger store conformance: %s', (_name, open) => {
     await ledger.recordCall(entry);
     expect((await ledger.listReservations()).map((r) => r.id)).toEqual(['c2']);
     // A call without contract fields reads back with the defaults: no verdict, first attempt.
-    expect(await ledger.getCall('c1')).toEqual({ ...entry, contractVerdict: 'none', contractName: null, contractVersion: null, contractViolation: null, attempt: 1, retryOf: null, routePolicy: null });
-    const judged = call('c4', { contractVerdict: 'failed', contractName: 'invoice', contractVersion: 2, contractViolation: '/total: must be number', attempt: 2, retryOf: 'c1', routePolicy: 'cheap-first' });
+    expect(await ledger.getCall('c1')).toEqual({ ...entry, contractVerdict: 'none', contractName: null, contractVersion: null, contractViolation: null, attempt: 1, retryOf: null, routePolicy: null, precedentsInjected: null, precedentTokens: 0 });
+    const judged = call('c4', { contractVerdict: 'failed', contractName: 'invoice', contractVersion: 2, contractViolation: '/total: must be number', attempt: 2, retryOf: 'c1', routePolicy: 'cheap-first',
+      precedentsInjected: [{ id: 'prec_1', tokens: 40, relevance: 0.75 }], precedentTokens: 40 });
     await ledger.recordCall(judged);
     expect(await ledger.getCall('c4')).toEqual(judged);
     expect(await ledger.getCall('nope')).toBeUndefined();
@@ -189,6 +191,58 @@ describe.each(ledgers)('ledger store conformance: %s', (_name, open) => {
     expect(latest.map((c) => [c.id, c.routePolicy, c.contractVerdict])).toEqual([['j1', null, 'passed'], ['p2', 'cheap-first', 'failed']]);
   });
 
+  it('keeps precedents: upsert by id, one per merge key, occurrences, fixes credited and withdrawn, injections and stage counts', async () => {
+    const ledger = await open();
+    const store = precedentStoreFor(ledger);
+    const precedent: Precedent = {
+      id: 'prec_1', kind: 'contract_violation', where: { pipeline: 'invoices', stage: 'extract', model: 'gpt-4o-mini', tool: null, contract: 'invoice@1' },
+      what: 'total must be integer', evidence: '{"total":"x"}', signature: 'extract the invoice', features: { promptTokens: 120, stream: false },
+      fix: null, fixSource: null, mergeKey: 'k-1', project: 'proj', count: 1, firstSeen: T0, lastSeen: T0, retired: false,
+      lastRunId: 'r1', lastCallId: 'c1', createdBy: 'gateway',
+    };
+    await store.save(precedent);
+    expect(await store.get('prec_1')).toEqual(precedent);
+    expect(await store.findByMergeKey('k-1')).toEqual(precedent);
+    expect(await store.findByMergeKey('nope')).toBeUndefined();
+    // A second precedent with the same merge key is refused: repeats merge into the first.
+    await expect(store.save({ ...precedent, id: 'prec_dup' })).rejects.toThrow();
+    const credited = { ...precedent, fix: 'say the total as an integer', fixSource: 'retry' as const, count: 2, lastSeen: T0 + 5 };
+    await store.save(credited, 'c2');
+    expect(await store.get('prec_1')).toEqual(credited);
+    await store.save({ ...precedent, id: 'prec_2', mergeKey: 'k-2', where: { ...precedent.where, stage: 'summarise' }, lastSeen: T0 + 9 });
+    await store.save({ ...precedent, id: 'prec_3', mergeKey: 'k-3', retired: true });
+    expect((await store.list({})).map((p) => p.id)).toEqual(['prec_2', 'prec_1']);
+    expect((await store.list({ stage: 'extract', includeRetired: true })).map((p) => p.id).sort()).toEqual(['prec_1', 'prec_3']);
+    expect(await store.list({ kind: 'run_stopped', includeRetired: true })).toEqual([]);
+    expect((await store.list({ kind: 'contract_violation', limit: 1 })).map((p) => p.id)).toEqual(['prec_2']);
+    expect((await store.active()).map((p) => p.id).sort()).toEqual(['prec_1', 'prec_2']);
+
+    await store.addOccurrence({ precedentId: 'prec_1', callId: 'c1', runId: 'r1', at: T0, injected: false });
+    await store.addOccurrence({ precedentId: 'prec_1', callId: null, runId: null, at: T0 + 5, injected: true });
+    expect(await store.occurrences('prec_1')).toEqual([
+      { precedentId: 'prec_1', callId: 'c1', runId: 'r1', at: T0, injected: false },
+      { precedentId: 'prec_1', callId: null, runId: null, at: T0 + 5, injected: true },
+    ]);
+    expect(await store.precedentsOfCall('c1')).toEqual(['prec_1']);
+    // The fix came from call c2: overturning c2 withdraws it (an operator's fix would stay).
+    expect(await store.clearFixFromCall('c9')).toEqual([]);
+    expect(await store.clearFixFromCall('c2')).toEqual(['prec_1']);
+    expect(await store.get('prec_1')).toMatchObject({ fix: null, fixSource: null });
+    await store.save({ ...precedent, fix: 'by hand', fixSource: 'operator' }, 'c3');
+    expect(await store.clearFixFromCall('c3')).toEqual([]);
+
+    await ledger.recordCall(call('i1', { step: 'extract', precedentsInjected: [{ id: 'prec_1', tokens: 40, relevance: 0.9 }, { id: 'prec_2', tokens: 12, relevance: 0.5 }], precedentTokens: 52, contractVerdict: 'passed', startedAt: T0 + 10 }));
+    await ledger.recordCall(call('i2', { step: 'extract', precedentsInjected: [{ id: 'prec_1', tokens: 41, relevance: 0.8 }], precedentTokens: 41, startedAt: T0 + 20 }));
+    await ledger.recordCall(call('i3', { step: 'summarise', startedAt: T0 + 30 }));
+    expect(await store.injections('prec_1')).toEqual([
+      { callId: 'i1', at: T0 + 10, model: 'gpt-4o-mini', step: 'extract', tokens: 40, verdict: 'passed' },
+      { callId: 'i2', at: T0 + 20, model: 'gpt-4o-mini', step: 'extract', tokens: 41, verdict: 'none' },
+    ]);
+    expect(await store.injections('prec_3')).toEqual([]);
+    expect(await store.callsAtStage('extract', T0, T0 + 20)).toBe(1);
+    expect(await store.callsAtStage('extract', T0, T0 + 21)).toBe(2);
+  });
+
   it('registers contracts in versions from 1 per name and reads any version back', async () => {
     const ledger = await open();
     expect(await ledger.getContract('invoice')).toBeUndefined();
@@ -282,7 +336,7 @@ describe.skipIf(!PG_URL)('postgres ledger', () => {
     }
     const ledger = await PgLedger.open(`${PG_URL}?schema=${schema}`);
     opened.push(ledger);
-    expect(await ledger.getCall('old')).toMatchObject({ cost: 99n, contractVerdict: 'none', attempt: 1, retryOf: null, routePolicy: null });
+    expect(await ledger.getCall('old')).toMatchObject({ cost: 99n, contractVerdict: 'none', attempt: 1, retryOf: null, routePolicy: null, precedentsInjected: null, precedentTokens: 0 });
     expect(await ledger.waste({ by: 'model' })).toEqual([{ group: 'gpt-4o-mini', cost: 99n, wasted: 0n, calls: 1, failedCalls: 0, retries: 0 }]);
     expect(await forecastStoreFor(ledger).history()).toEqual([]);
     const versions = await ledger.pool.query('SELECT version FROM schema_migrations ORDER BY version');

@@ -32,6 +32,35 @@ export class ApiClient {
     return this.send<T>('POST', path, body);
   }
 
+  async patch<T>(path: string, body: unknown): Promise<T> {
+    return this.send<T>('PATCH', path, body);
+  }
+
+  /** A request whose body and answer are text, not JSON (JSONL export and import). */
+  async text(method: string, path: string, body?: string): Promise<string> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.baseUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${this.adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/x-ndjson' }) },
+        body,
+      });
+    } catch {
+      throw new CliError(`cannot reach the gateway at ${this.baseUrl} (is \`intime serve\` running? set --gateway or INTIME_URL)`);
+    }
+    const text = await response.text();
+    if (!response.ok) {
+      let message = text;
+      try {
+        message = (JSON.parse(text) as { error?: { message?: string } }).error?.message ?? text;
+      } catch {
+        // Not JSON: the text itself says what went wrong.
+      }
+      throw new CliError(`${method} ${path}: ${response.status} ${message}`);
+    }
+    return text;
+  }
+
   private async send<T>(method: string, path: string, body?: unknown): Promise<T> {
     let response: Response;
     try {

@@ -10,6 +10,7 @@ import { registerControlCommands } from './control.js';
 import { registerApprovalCommands } from './approvals.js';
 import { registerRouteCommands } from './route.js';
 import { registerForecastCommands } from './forecast.js';
+import { registerPrecedentCommands } from './precedents.js';
 
 const program = new Command('intime')
   .description('InTime: a clock on every AI agent\'s arm. Meters every model call in money, to the last token.')
@@ -26,6 +27,7 @@ registerControlCommands(program);
 registerApprovalCommands(program);
 registerRouteCommands(program);
 registerForecastCommands(program, program.commands.find((command) => command.name() === 'runs')!);
+registerPrecedentCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -4,6 +4,7 @@ import { requireAct, type Principal } from './authorize.js';
 import type { Gateway } from './gateway.js';
 import { parseJsonObject, readBody, sendJson } from './http.js';
 import { runView } from './views.js';
+import { precedentFromStop } from './precedent-recording.js';
 
 const ACTIONS = new Set(['stop', 'pause', 'resume', 'complete']);
 
@@ -29,6 +30,8 @@ export async function handleRunControl(gateway: Gateway, request: IncomingMessag
         const started = performance.now();
         await gateway.budgets.endRun(run.id, 'stopped', note ?? `stopped by ${principal.name}`);
         gateway.metrics.observeStop((performance.now() - started) / 1000);
+        // A stop with a reason is worth remembering; one without says nothing to learn from.
+        if (note) await precedentFromStop(gateway, run, note, principal.name);
       }
       break;
     case 'pause':

@@ -10,6 +10,7 @@ import { handleDashboardApi } from './api-dashboard.js';
 import { handleForecastApi } from './forecast-api.js';
 import { forecastVersusActual, forecastView, taskFromBody } from './forecasts.js';
 import { handleContractsApi } from './contracts-api.js';
+import { handlePrecedentsApi } from './precedents-api.js';
 import type { Gateway } from './gateway.js';
 import { parseJsonObject, readBody, sendJson } from './http.js';
 import { handleRunControl } from './api-run-control.js';
@@ -33,6 +34,7 @@ export async function handleApi(gateway: Gateway, request: IncomingMessage, resp
   if (await handleRoutingApi(gateway, request, response, url, principal)) return;
   if (await handleDashboardApi(gateway, request, response, url, principal)) return;
   if (await handleForecastApi(gateway, request, response, url, principal)) return;
+  if (await handlePrecedentsApi(gateway, request, response, url, principal)) return;
   const method = request.method ?? 'GET';
   const parts = url.pathname.split('/').filter(Boolean).slice(1); // drop "api"
   const route = `${method} /${parts.map((part, index) => (index % 2 === 1 ? ':id' : part)).join('/')}`;

@@ -72,6 +72,8 @@ export interface GatewayConfig {
   };
   /** GET /metrics: needs a control-API token that sees every project, unless public. */
   metrics: { public: boolean };
+  /** Precedents: failures recorded where they happened, and brought back into later calls at the same step. */
+  precedents: PrecedentsConfig;
   /** OpenTelemetry export of runs, steps and calls as traces (OTLP/HTTP JSON). Off unless an endpoint is set. */
   otlp: {
     /** The collector's base URL (http://127.0.0.1:4318); spans go to <endpoint>/v1/traces. */
@@ -79,6 +81,26 @@ export interface GatewayConfig {
     headers?: Record<string, string>;
     serviceName: string;
   };
+}
+
+export interface PrecedentsConfig {
+  /** Record precedents from failures (default true). */
+  record: boolean;
+  /**
+   * Inject retrieved precedents into calls labelled with a step (x-intime-step): false (the
+   * default), true for every step, or a list of steps. A call's `x-intime-precedents: on|off` overrides.
+   */
+  inject: boolean | string[];
+  /** Most tokens the injected block may add to one call's prompt. */
+  maxTokens: number;
+  /** Least share (0 to 1) of a precedent's own BM25 weight the task must cover to be injected. */
+  minRelevance: number;
+  /** Most precedents injected into one call. */
+  limit: number;
+  /** Least share (0 to 1) of the best match's BM25 score a further precedent needs to be injected too. */
+  minScoreShare: number;
+  /** Redact email addresses in recorded evidence too (default true). */
+  redactEmails: boolean;
 }
 
 export const DEFAULT_PROVIDERS: Record<string, ProviderConfig> = {
@@ -104,6 +126,7 @@ export function defaultConfig(): GatewayConfig {
     routing: { policies: {} },
     alerts: { burnRate: { ...DEFAULT_BURN_ANOMALY, bucketMs: 300_000 } },
     metrics: { public: false },
+    precedents: { record: true, inject: false, maxTokens: 300, minRelevance: 0.2, limit: 3, minScoreShare: 0.5, redactEmails: true },
     otlp: { serviceName: 'intime' },
   };
 }
@@ -146,6 +169,7 @@ export function loadConfig(path: string | undefined): GatewayConfig {
     if (typeof file.metrics.public !== 'boolean') throw new ConfigError(`config ${path}: metrics.public must be true or false`);
     config.metrics = { public: file.metrics.public };
   }
+  if (file.precedents) config.precedents = precedentsConfig({ ...config.precedents, ...file.precedents }, path);
   if (file.otlp) {
     const { endpoint, headers, serviceName } = file.otlp;
     if (endpoint !== undefined && (typeof endpoint !== 'string' || !/^https?:\/\//.test(endpoint))) throw new ConfigError(`config ${path}: otlp.endpoint must be an http(s) URL`);
@@ -167,6 +191,23 @@ function approvalsConfig(approvals: GatewayConfig['approvals'], path: string): G
     throw new ConfigError(`config ${path}: approvals.keepAliveMs must be an integer of at least 10`);
   }
   return approvals;
+}
+
+export function precedentsConfig(precedents: PrecedentsConfig, path: string): PrecedentsConfig {
+  const { inject, maxTokens, minRelevance, limit } = precedents;
+  if (typeof inject !== 'boolean' && !(Array.isArray(inject) && inject.every((step) => typeof step === 'string' && step !== ''))) {
+    throw new ConfigError(`config ${path}: precedents.inject must be true, false or a list of steps`);
+  }
+  if (typeof precedents.record !== 'boolean' || typeof precedents.redactEmails !== 'boolean') {
+    throw new ConfigError(`config ${path}: precedents.record and precedents.redactEmails must be true or false`);
+  }
+  if (!Number.isSafeInteger(maxTokens) || maxTokens < 20 || maxTokens > 20_000) throw new ConfigError(`config ${path}: precedents.maxTokens must be an integer from 20 to 20000`);
+  if (typeof minRelevance !== 'number' || !(minRelevance >= 0 && minRelevance <= 1)) throw new ConfigError(`config ${path}: precedents.minRelevance must be a number from 0 to 1`);
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > 50) throw new ConfigError(`config ${path}: precedents.limit must be an integer from 1 to 50`);
+  if (typeof precedents.minScoreShare !== 'number' || !(precedents.minScoreShare >= 0 && precedents.minScoreShare <= 1)) {
+    throw new ConfigError(`config ${path}: precedents.minScoreShare must be a number from 0 to 1`);
+  }
+  return precedents;
 }
 
 function alertsConfig(file: Partial<GatewayConfig['alerts']>, defaults: GatewayConfig['alerts'], path: string): GatewayConfig['alerts'] {

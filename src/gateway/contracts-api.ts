@@ -9,6 +9,7 @@ import { presentedToken } from './identity.js';
 import { verdictRecorded } from './signals.js';
 import { callView } from './views.js';
 import { reviseRouting } from './routing/learning.js';
+import { precedentFromVerdict } from './precedent-recording.js';
 
 const WASTE_DIMENSIONS: WasteDimension[] = ['stage', 'model', 'run', 'day'];
 const NAME_PATTERN = /^[A-Za-z0-9._:\/-]{1,128}$/;
@@ -92,6 +93,8 @@ async function postVerdict(gateway: Gateway, request: IncomingMessage, response:
   verdictRecorded(gateway, before, after);
   // The router learned from the gateway's verdict; the library's checks may have overturned it.
   reviseRouting(gateway, before, after);
+  // Recorded before answering: the library's next attempt may already be looking for it.
+  await precedentFromVerdict(gateway, before, after).catch((error: Error) => gateway.log.error('precedent recording failed', { call: callId, error: error.message }));
   sendJson(response, 200, callView(after));
 }
 

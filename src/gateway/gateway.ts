@@ -10,8 +10,10 @@ import { PgLedger } from '../stores/pg-ledger.js';
 import { RedisBudgetStore } from '../stores/redis-budget-store.js';
 import { RedisRunSignals } from '../stores/redis-signals.js';
 import { LeaseSweeper } from './lease-sweeper.js';
-import { approvalStoreFor, forecastStoreFor } from '../stores/companions.js';
+import { approvalStoreFor, forecastStoreFor, precedentStoreFor } from '../stores/companions.js';
 import { ForecastService } from './forecasts.js';
+import { PrecedentService } from './precedents.js';
+import { precedentFromApproval, precedentFromRunEnded } from './precedent-recording.js';
 import { ApprovalRegistry } from './approvals.js';
 import type { LedgerStore } from '../stores/ledger.js';
 import { ConfigError, loadConfig, type GatewayConfig } from './config.js';
@@ -48,6 +50,8 @@ export interface Gateway {
   approvals: ApprovalRegistry;
   /** Forecasts of a task's cost from finished runs; budget "auto". */
   forecasts: ForecastService;
+  /** Failures recorded as precedents, retrieved into later calls at the same step. */
+  precedents: PrecedentService;
   dispatcher: Agent;
   log: Logger;
   adminToken: string;
@@ -173,7 +177,14 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     log,
     stopRun: (runId, reason) => budgets.endRun(runId, 'stopped', reason),
     audit,
-    onChange: (record) => self && approvalChanged(self, record),
+    onChange: (record) => {
+      if (!self) return;
+      approvalChanged(self, record);
+      const gateway = self;
+      if (record.state === 'denied') {
+        precedentFromApproval(gateway, record).catch((error: Error) => log.error('precedent recording failed', { approval: record.id, error: error.message }));
+      }
+    },
   });
   await approvals.start();
   const otlpEndpoint = options.otlpEndpoint ?? config.otlp.endpoint;
@@ -186,6 +197,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     budgets,
     approvals,
     forecasts: new ForecastService(forecastStoreFor(ledger), prices),
+    precedents: new PrecedentService(precedentStoreFor(ledger), config.precedents, log),
     inflight,
     audit,
     dispatcher: new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connections: null }),
@@ -203,6 +215,9 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
   await seedBurnBaselines(gateway);
   await wireRouting(gateway);
   wireSignals(gateway);
+  budgets.events.on('run-ended', (event) => {
+    precedentFromRunEnded(gateway, event).catch((error: Error) => log.error('precedent recording failed', { run: event.runId, error: error.message }));
+  });
   const server = createServer((request, response) => {
     routeRequest(gateway, request, response).catch((error: unknown) => {
       log.error('unhandled request error', { error: (error as Error).stack });
@@ -235,6 +250,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await gateway.dispatcher.close().catch(() => undefined);
+      // Failures recorded after their calls were answered are written before the ledger closes.
+      await gateway.precedents.settled();
       await ledger.close();
     },
   };

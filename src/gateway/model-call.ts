@@ -7,6 +7,8 @@ import type { CallRecord, Identity } from '../stores/ledger.js';
 import type { Admission } from './budgets.js';
 import type { Gateway } from './gateway.js';
 import { readAttempt, resolveExpectedOutput } from './contracts.js';
+import { preparePrecedents } from './precedent-injection.js';
+import { precedentFromSettledCall } from './precedent-recording.js';
 import { HOP_BY_HOP, parseJsonObject, readBody, sendJson } from './http.js';
 import { readLabel } from './identity.js';
 import { relayJson } from './relay-json.js';
@@ -64,10 +66,13 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
       contract,
       ...readAttempt(request),
     };
-    const promptTokens = countPromptTokens(parsed.protocol, parsed.upstreamBody);
+    await preparePrecedents(gateway, request, call);
+    // Precedents, when injected, changed the body: what is forwarded is what is counted.
+    const forwarded = call.request.upstreamBody;
+    const promptTokens = countPromptTokens(parsed.protocol, forwarded);
     admission = await gateway.budgets.admit(call, promptTokens, body.includes('cache_control'), abort.signal);
     call.outputCap = admission.capOutput ? admission.outputTokens : parsed.maxOutputTokens;
-    let upstreamBody = parsed.upstreamBody;
+    let upstreamBody = forwarded;
     if (admission.capOutput) upstreamBody = adapter.capOutput(upstreamBody, admission.outputTokens, upstream.provider);
     // Forward the client's bytes untouched unless metering, the budget or routing changed the body.
     requestBody = upstreamBody === clientBody && upstream.model === parsed.model
@@ -98,6 +103,12 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
     } finally {
       // Spent is spent: the budget is charged even if the ledger write failed.
       await gateway.budgets.settle(record);
+    }
+    if (record.contractVerdict === 'failed' || (record.contractVerdict === 'passed' && record.retryOf)) {
+      gateway.precedents.noteOutput(record.id, outcome.deliveredOutput);
+      // After the fact, off the call's path; the next retrieval waits for the write.
+      precedentFromSettledCall(gateway, record, call.identity.kind === 'run' ? call.identity.run : undefined)
+        .catch((error: Error) => gateway.log.error('precedent recording failed', { call: record.id, error: error.message }));
     }
     gateway.log.debug('call settled', { call: record.id, run: record.runId, model: record.model, status: record.status, cost: record.cost.toString() });
     return record;

@@ -10,6 +10,7 @@ import { judgeWholeResponse, verdictHeaders } from './contracts.js';
 import type { Gateway } from './gateway.js';
 import { HOP_BY_HOP, sendJson } from './http.js';
 import type { CallContext, CallOutcome } from './settle.js';
+import { precedentHeaders } from './precedent-injection.js';
 
 export interface RelayArguments {
   gateway: Gateway;
@@ -67,6 +68,8 @@ export async function relayJson(relay: RelayArguments): Promise<void> {
   const usage = adapter.usageOf(json);
   if (gate && (await relayHeldJson({ ...relay, gate }, { json, text, usage, requestId }))) return;
   const outcome = outcomeOf('ok', upstream.statusCode, null, usage, usage ? '' : adapter.outputTextOf(json), requestId ?? stringOrNull(json.id));
+  // A failure found now or by the library's checks later is recorded with what the model wrote.
+  if (call.contract) gateway.precedents.noteOutput(call.id, outcome.deliveredOutput || adapter.outputTextOf(json));
   // Judged before settling so the verdict is in the same ledger write as the cost.
   const record = await settle({ ...outcome, contract: judgeWholeResponse(call, json) });
   sendSettledAnswer(relay, record, text);
@@ -79,6 +82,7 @@ export function sendSettledAnswer({ gateway, call, upstream, response }: RelayAr
     'content-length': Buffer.byteLength(body),
     ...(record ? costHeaders(record) : {}),
     ...verdictHeaders(record),
+    ...precedentHeaders(call),
     ...gateway.budgets.clockHeaders(call.identity),
   });
   response.end(body);

@@ -7,6 +7,7 @@ import { streamJudge } from './contracts.js';
 import { passthroughHeaders, upstreamRequestId, type RelayArguments } from './relay-json.js';
 import type { CallRecord } from '../stores/ledger.js';
 import type { CallOutcome } from './settle.js';
+import { precedentHeaders } from './precedent-injection.js';
 
 /**
  * A streamed answer, relayed event by event: each upstream event is parsed, metered and
@@ -40,6 +41,7 @@ export async function relayStream(relay: RelayArguments): Promise<void> {
     // Headers leave before the output exists: the verdict is in the ledger (GET /api/calls/:id)
     // and in an SSE comment just before the stream's final event.
     ...(call.contract ? { 'x-intime-contract-verdict': 'pending' } : {}),
+    ...precedentHeaders(call),
     ...gateway.budgets.clockHeaders(call.identity),
   });
   response.flushHeaders();

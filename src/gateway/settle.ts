@@ -29,6 +29,9 @@ export interface CallContext {
   /** Set by the library on retries and escalations (x-intime-attempt, x-intime-retry-of). */
   attempt?: number;
   retryOf?: string | null;
+  /** Precedents injected into this call's instructions (set when injection was wanted, even if none qualified). */
+  precedents?: { id: string; tokens: number; relevance: number }[];
+  precedentTokens?: number;
 }
 
 export interface CallOutcome {
@@ -106,6 +109,8 @@ export function priceCall(call: CallContext, outcome: CallOutcome): CallRecord {
     contractViolation: outcome.contract?.violation ?? null,
     attempt: call.attempt ?? 1,
     retryOf: call.retryOf ?? null,
+    precedentsInjected: call.precedents && call.precedents.length > 0 ? call.precedents : null,
+    precedentTokens: call.precedentTokens ?? 0,
   };
 }
 

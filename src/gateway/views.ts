@@ -79,6 +79,7 @@ export function callView(call: CallRecord) {
     },
     attempt: call.attempt ?? 1,
     retryOf: call.retryOf ?? null,
+    precedents: { injected: call.precedentsInjected ?? [], tokens: call.precedentTokens ?? 0 },
   };
 }
 

@@ -11,6 +11,9 @@ export interface AttemptRecord {
   costUsd: string;
   verdict: 'passed' | 'failed';
   violation: Violation | null;
+  /** Precedents injected into this attempt's instructions (ids), and the prompt tokens they added (part of `cost`). */
+  precedents: string[];
+  precedentTokens: number;
 }
 
 /**

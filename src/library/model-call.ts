@@ -57,6 +57,9 @@ export interface StructuredAnswer {
   model: string;
   /** What the gateway's schema validation said (the library's checks come on top). */
   gatewayVerdict: ContractVerdict;
+  /** Precedents the gateway injected into this attempt's instructions, and the tokens they added. */
+  precedents: string[];
+  precedentTokens: number;
 }
 
 export interface ModelClients {
@@ -116,16 +119,19 @@ function toolNameOf(contractName: string): string {
   return `emit_${contractName.replace(/[^A-Za-z0-9_-]/g, '_')}`.slice(0, 64);
 }
 
-function fromHeaders(headers: Headers, asked: string): Pick<StructuredAnswer, 'callId' | 'cost' | 'spent' | 'model' | 'gatewayVerdict'> {
+function fromHeaders(headers: Headers, asked: string): Pick<StructuredAnswer, 'callId' | 'cost' | 'spent' | 'model' | 'gatewayVerdict' | 'precedents' | 'precedentTokens'> {
   const callId = headers.get('x-intime-call-id');
   const cost = headers.get('x-intime-cost-usd');
   if (!callId || cost === null) throw new Error('the answer did not come through an InTime gateway (no x-intime-call-id / x-intime-cost-usd)');
   const spent = headers.get('x-intime-route-spent-usd');
+  const precedents = headers.get('x-intime-precedents');
   return {
     callId,
     cost: parseUsd(cost),
     spent: parseUsd(spent ?? cost),
     model: headers.get('x-intime-model') ?? asked,
     gatewayVerdict: (headers.get('x-intime-contract-verdict') ?? 'none') as ContractVerdict,
+    precedents: precedents ? precedents.split(',') : [],
+    precedentTokens: Number(headers.get('x-intime-precedent-tokens') ?? 0),
   };
 }

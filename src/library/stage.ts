@@ -40,6 +40,13 @@ export interface StageDefinition<Input, Output> {
   /** Output cap per attempt. Default 1024. */
   maxTokens?: number;
   policy?: ViolationPolicy;
+  /**
+   * Known pitfalls: true has the gateway add the precedents recorded at this step (earlier
+   * failures and their fixes) to each attempt's instructions; false keeps them out even where
+   * the gateway's configuration would inject. Unset: the gateway's configuration decides.
+   * Their tokens are part of the attempt's prompt and cost; `attempts[].precedents` says which.
+   */
+  precedents?: boolean;
   /** Extra headers for an attempt (e.g. the simulator's x-sim-* directives). */
   headers?: (attempt: AttemptContext<Input>) => Record<string, string> | undefined;
 }
@@ -96,6 +103,7 @@ export class Stage<Input, Output> {
             'x-intime-step': name,
             'x-intime-attempt': String(attempt),
             ...(previousCallId ? { 'x-intime-retry-of': previousCallId } : {}),
+            ...(this.definition.precedents === undefined ? {} : { 'x-intime-precedents': this.definition.precedents ? 'on' : 'off' }),
             ...this.definition.headers?.(context),
           },
         });
@@ -111,6 +119,7 @@ export class Stage<Input, Output> {
         attempts.push({
           attempt, model: answer.model, callId: answer.callId, cost: answer.spent, costUsd: formatUsd(answer.spent),
           verdict, violation: verification.ok ? null : verification.violation,
+          precedents: answer.precedents, precedentTokens: answer.precedentTokens,
         });
         if (verification.ok) {
           const cost = attempts.reduce((sum, entry) => sum + entry.cost, 0n);

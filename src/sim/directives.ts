@@ -39,6 +39,11 @@ export interface SimDirectives {
   outputJson: string | undefined;
   /** A silent failure applied to the structured document or tool arguments. */
   outputFault: OutputFault | undefined;
+  /**
+   * Remedy mode: the faults above apply only when the prompt does not contain this text
+   * (x-sim-fail-unless-prompt-contains), so a precedent's remedy can be tested end to end.
+   */
+  failUnlessPromptContains: string | undefined;
 }
 
 /** A directive header that makes no sense: answered as a 400 so typos don't pass silently. */
@@ -77,7 +82,12 @@ export function readDirectives(headers: IncomingHttpHeaders): SimDirectives {
       throw new DirectiveError('x-sim-output-json', 'not valid JSON');
     }
   }
+  const remedy = single(headers, 'x-sim-fail-unless-prompt-contains');
+  if (remedy !== undefined && (remedy.trim() === '' || (fault === undefined && outputFault === undefined))) {
+    throw new DirectiveError('x-sim-fail-unless-prompt-contains', 'needs a non-empty text, and x-sim-fault or x-sim-output to say how to fail without it');
+  }
   return {
+    failUnlessPromptContains: remedy,
     outputTokens: number(headers, 'x-sim-output-tokens', true),
     latencyMs: Math.max(number(headers, 'x-sim-latency-ms', false) ?? 0, 0),
     tokensPerSecond: Math.max(rate ?? (fault === 'slow-drip' ? SLOW_DRIP_TOKENS_PER_SECOND : 0), 0),

@@ -1,4 +1,4 @@
-import { countPromptTokens, type Protocol } from '../core/tokenizer.js';
+import { countPromptTokens, textOf, type Protocol } from '../core/tokenizer.js';
 import { directivesForModel, type SimDirectives } from './directives.js';
 import { SimError } from './errors.js';
 import { hashString } from './seeded-random.js';
@@ -64,9 +64,19 @@ export function readCall(protocol: Protocol, body: Record<string, unknown>, dire
     forcedTool: forcedTool(protocol, body, directives.toolName),
     jsonSchema: jsonSchema(protocol, body),
     body,
-    directives: directivesForModel(directives, model),
+    directives: withRemedy(protocol, body, directivesForModel(directives, model)),
     createdAt: Math.floor(Date.now() / 1000),
   };
+}
+
+/** Remedy mode: a prompt that carries the remedy text is answered without the faults. */
+function withRemedy(protocol: Protocol, body: Record<string, unknown>, directives: SimDirectives): SimDirectives {
+  const remedy = directives.failUnlessPromptContains;
+  if (remedy === undefined) return directives;
+  const prompt = PROMPT_FIELDS[protocol].filter((field) => field !== 'tools').map((field) => textOf(body[field])).join('\n');
+  // Compared case- and space-insensitively: a precedent's text is normalized when it is kept.
+  const normalize = (text: string) => text.toLowerCase().replace(/\s+/g, ' ');
+  return normalize(prompt).includes(normalize(remedy)) ? { ...directives, fault: undefined, outputFault: undefined } : directives;
 }
 
 function readMaxTokens(protocol: Protocol, body: Record<string, unknown>): number | undefined {

@@ -1,6 +1,9 @@
 import type { ApprovalStore } from './approvals.js';
 import type { ForecastStore } from './forecasts.js';
 import type { LedgerStore } from './ledger.js';
+import type { PrecedentStore } from './precedents.js';
+import { PgPrecedentStore } from './pg-precedents.js';
+import { SqlitePrecedentStore } from './sqlite-precedents.js';
 import { PgApprovalStore } from './pg-approvals.js';
 import { PgForecastStore } from './pg-forecasts.js';
 import { PgLedger } from './pg-ledger.js';
@@ -12,7 +15,7 @@ import { burnHistory, spendSeries, type SeriesBucket, type SeriesDimension, type
 
 /**
  * The stores and queries that keep their tables in the ledger's own database (approvals,
- * forecast history, the dashboard's time series), on whichever ledger the gateway opened:
+ * forecast history, precedents, the dashboard's time series), on whichever ledger the gateway opened:
  * SQLite through its connection, PostgreSQL through its pool.
  */
 function backend(ledger: LedgerStore): { kind: 'pg'; ledger: PgLedger } | { kind: 'sqlite'; ledger: SqliteLedger } {
@@ -29,6 +32,11 @@ export function approvalStoreFor(ledger: LedgerStore): ApprovalStore {
 export function forecastStoreFor(ledger: LedgerStore): ForecastStore {
   const side = backend(ledger);
   return side.kind === 'pg' ? new PgForecastStore(side.ledger.pool) : new SqliteForecastStore(side.ledger.database);
+}
+
+export function precedentStoreFor(ledger: LedgerStore): PrecedentStore {
+  const side = backend(ledger);
+  return side.kind === 'pg' ? new PgPrecedentStore(side.ledger.pool) : new SqlitePrecedentStore(side.ledger.database);
 }
 
 export async function spendSeriesOf(ledger: LedgerStore, query: { by: SeriesDimension; bucket: SeriesBucket; since: number; projects: string[] | null }): Promise<SeriesPoint[]> {

@@ -83,6 +83,10 @@ export interface CallRecord extends Usage {
   attempt?: number;
   /** The call this one retries, when it is a retry. */
   retryOf?: string | null;
+  /** Precedents injected into this call's prompt (their tokens are part of its input). */
+  precedentsInjected?: { id: string; tokens: number; relevance: number }[] | null;
+  /** Prompt tokens the injected precedents added (as the tokenizer counts them). */
+  precedentTokens?: number;
 }
 
 export type ContractVerdict = 'passed' | 'failed' | 'none';

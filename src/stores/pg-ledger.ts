@@ -16,7 +16,8 @@ type Row = Record<string, unknown>;
 const CALL_COLUMNS = ['id', 'run_id', 'key_id', 'project', 'step', 'agent', 'provider', 'model', 'protocol', 'stream',
   'input_tokens', 'cache_read_tokens', 'cache_write_tokens', 'output_tokens', 'reasoning_tokens',
   'cost', 'estimated', 'status', 'http_status', 'error_code', 'upstream_request_id', 'started_at', 'latency_ms', 'ttft_ms',
-  'contract_verdict', 'contract_name', 'contract_version', 'contract_violation', 'attempt', 'retry_of', 'route_policy'];
+  'contract_verdict', 'contract_name', 'contract_version', 'contract_violation', 'attempt', 'retry_of', 'route_policy',
+  'precedents_injected', 'precedent_tokens'];
 const RESERVATION_COLUMNS = ['id', 'run_id', 'key_id', 'project', 'step', 'agent', 'provider', 'model', 'protocol', 'stream', 'prompt_tokens', 'reserved', 'created_at'];
 const placeholders = (count: number) => Array.from({ length: count }, (_, index) => `$${index + 1}`).join(', ');
 
@@ -118,7 +119,8 @@ export class PgLedger implements LedgerStore {
     const values = [call.id, call.runId, call.keyId, call.project, call.step, call.agent, call.provider, call.model, call.protocol, call.stream ? 1 : 0,
       call.inputTokens, call.cacheReadTokens, call.cacheWriteTokens, call.outputTokens, call.reasoningTokens,
       call.cost, call.estimated ? 1 : 0, call.status, call.httpStatus, call.errorCode, call.upstreamRequestId, call.startedAt, call.latencyMs, call.timeToFirstTokenMs,
-      call.contractVerdict ?? 'none', call.contractName ?? null, call.contractVersion ?? null, call.contractViolation ?? null, call.attempt ?? 1, call.retryOf ?? null, call.routePolicy ?? null];
+      call.contractVerdict ?? 'none', call.contractName ?? null, call.contractVersion ?? null, call.contractViolation ?? null, call.attempt ?? 1, call.retryOf ?? null, call.routePolicy ?? null,
+      call.precedentsInjected && call.precedentsInjected.length > 0 ? JSON.stringify(call.precedentsInjected) : null, call.precedentTokens ?? 0];
     await this.transaction(async (client) => {
       await client.query(`INSERT INTO calls (${CALL_COLUMNS.join(', ')}) VALUES (${placeholders(CALL_COLUMNS.length)}) ON CONFLICT (id) DO NOTHING`, values);
       await client.query('DELETE FROM reservations WHERE id = $1', [call.id]);

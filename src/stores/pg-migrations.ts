@@ -220,4 +220,52 @@ export const PG_MIGRATIONS: { version: number; sql: string }[] = [
       ALTER TABLE calls ADD COLUMN route_policy TEXT;
     `,
   },
+  {
+    version: 8,
+    sql: `
+      -- Precedents (as SQLite v8): failures written down where they happened, merged when they repeat.
+      CREATE TABLE precedents (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        pipeline TEXT,
+        stage TEXT,
+        model TEXT,
+        tool TEXT,
+        contract TEXT,
+        what TEXT NOT NULL,
+        evidence TEXT NOT NULL,
+        signature TEXT NOT NULL,
+        features TEXT NOT NULL,
+        fix TEXT,
+        fix_source TEXT,
+        fix_call_id TEXT,
+        merge_key TEXT NOT NULL UNIQUE,
+        project TEXT,
+        count INTEGER NOT NULL,
+        first_seen BIGINT NOT NULL,
+        last_seen BIGINT NOT NULL,
+        retired SMALLINT NOT NULL DEFAULT 0,
+        last_run_id TEXT,
+        last_call_id TEXT,
+        created_by TEXT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+      CREATE INDEX precedents_stage ON precedents(stage, retired);
+      CREATE INDEX precedents_updated ON precedents(updated_at);
+      CREATE TABLE precedent_occurrences (
+        seq BIGSERIAL PRIMARY KEY,
+        precedent_id TEXT NOT NULL,
+        call_id TEXT,
+        run_id TEXT,
+        at BIGINT NOT NULL,
+        injected SMALLINT NOT NULL
+      );
+      CREATE INDEX precedent_occurrences_precedent ON precedent_occurrences(precedent_id, at);
+      CREATE INDEX precedent_occurrences_call ON precedent_occurrences(call_id);
+      -- Which precedents were injected into a call's prompt: JSON [{"id","tokens","relevance"}].
+      ALTER TABLE calls ADD COLUMN precedents_injected TEXT;
+      ALTER TABLE calls ADD COLUMN precedent_tokens INTEGER NOT NULL DEFAULT 0;
+      CREATE INDEX calls_precedents ON calls(started_at) WHERE precedents_injected IS NOT NULL;
+    `,
+  },
 ];

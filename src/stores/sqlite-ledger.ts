@@ -42,12 +42,14 @@ export class SqliteLedger implements LedgerStore {
       id, run_id, key_id, project, step, agent, provider, model, protocol, stream,
       input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens,
       cost, estimated, status, http_status, error_code, upstream_request_id, started_at, latency_ms, ttft_ms,
-      contract_verdict, contract_name, contract_version, contract_violation, attempt, retry_of, route_policy
+      contract_verdict, contract_name, contract_version, contract_violation, attempt, retry_of, route_policy,
+      precedents_injected, precedent_tokens
     ) VALUES (
       @id, @runId, @keyId, @project, @step, @agent, @provider, @model, @protocol, @stream,
       @inputTokens, @cacheReadTokens, @cacheWriteTokens, @outputTokens, @reasoningTokens,
       @cost, @estimated, @status, @httpStatus, @errorCode, @upstreamRequestId, @startedAt, @latencyMs, @timeToFirstTokenMs,
-      @contractVerdict, @contractName, @contractVersion, @contractViolation, @attempt, @retryOf, @routePolicy
+      @contractVerdict, @contractName, @contractVersion, @contractViolation, @attempt, @retryOf, @routePolicy,
+      @precedentsInjected, @precedentTokens
     )`);
     this.deleteReservation = this.db.prepare('DELETE FROM reservations WHERE id = ?');
     this.insertReservation = this.db.prepare(`INSERT INTO reservations
@@ -119,6 +121,8 @@ export class SqliteLedger implements LedgerStore {
       ...call, stream: call.stream ? 1 : 0, estimated: call.estimated ? 1 : 0,
       contractVerdict: call.contractVerdict ?? 'none', contractName: call.contractName ?? null, contractVersion: call.contractVersion ?? null,
       contractViolation: call.contractViolation ?? null, attempt: call.attempt ?? 1, retryOf: call.retryOf ?? null, routePolicy: call.routePolicy ?? null,
+      precedentsInjected: call.precedentsInjected && call.precedentsInjected.length > 0 ? JSON.stringify(call.precedentsInjected) : null,
+      precedentTokens: call.precedentTokens ?? 0,
     };
     return this.commitSoon(() => this.recordCallTransaction(row));
   }
@@ -441,5 +445,8 @@ export function callFromRow(row: Row): CallRecord {
     contractViolation: stringOrNull(row.contract_violation),
     attempt: Number(row.attempt ?? 1),
     retryOf: stringOrNull(row.retry_of),
+    precedentsInjected: row.precedents_injected === null || row.precedents_injected === undefined
+      ? null : (JSON.parse(String(row.precedents_injected)) as CallRecord['precedentsInjected']),
+    precedentTokens: Number(row.precedent_tokens ?? 0),
   };
 }

@@ -224,4 +224,52 @@ export const SQLITE_MIGRATIONS: { version: number; sql: string }[] = [
       ALTER TABLE calls ADD COLUMN route_policy TEXT;
     `,
   },
+  {
+    version: 8,
+    sql: `
+      -- Precedents: failures written down where they happened (contract violations, halted
+      -- stages, exhausted budgets, stops with a note, denied approvals), merged when they repeat.
+      CREATE TABLE precedents (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        pipeline TEXT,               -- the run's name
+        stage TEXT,                  -- the call's step
+        model TEXT,
+        tool TEXT,
+        contract TEXT,
+        what TEXT NOT NULL,          -- redacted, capped
+        evidence TEXT NOT NULL,      -- redacted, capped
+        signature TEXT NOT NULL,     -- the task's normalized text
+        features TEXT NOT NULL,      -- JSON object
+        fix TEXT,
+        fix_source TEXT,             -- retry | escalation | operator
+        fix_call_id TEXT,            -- the call whose pass supplied an inferred fix
+        merge_key TEXT NOT NULL UNIQUE,
+        project TEXT,
+        count INTEGER NOT NULL,
+        first_seen INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL,
+        retired INTEGER NOT NULL DEFAULT 0,
+        last_run_id TEXT,
+        last_call_id TEXT,
+        created_by TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX precedents_stage ON precedents(stage, retired);
+      -- Every time a precedent's failure happened, and whether that call had been told of it.
+      CREATE TABLE precedent_occurrences (
+        precedent_id TEXT NOT NULL,
+        call_id TEXT,
+        run_id TEXT,
+        at INTEGER NOT NULL,
+        injected INTEGER NOT NULL    -- 1 when the failing call carried this precedent
+      );
+      CREATE INDEX precedent_occurrences_precedent ON precedent_occurrences(precedent_id, at);
+      CREATE INDEX precedent_occurrences_call ON precedent_occurrences(call_id);
+      -- Which precedents were injected into a call's prompt: JSON [{"id","tokens","relevance"}].
+      ALTER TABLE calls ADD COLUMN precedents_injected TEXT;
+      ALTER TABLE calls ADD COLUMN precedent_tokens INTEGER NOT NULL DEFAULT 0;
+      CREATE INDEX calls_precedents ON calls(started_at) WHERE precedents_injected IS NOT NULL;
+    `,
+  },
 ];
