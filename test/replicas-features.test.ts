@@ -92,6 +92,27 @@ describe.skipIf(!ready)('contracts, waste, forecasts and the dashboard on a Post
     expect(Number(view.remainingUsd)).toBeCloseTo(1 - Number(view.spentUsd), 12);
   }, 60_000);
 
+  it('a precedent written on one replica is retrieved on the other within seconds; retired there, it stops being retrieved', async () => {
+    const ask = { stage: 'extract-dates', text: 'Extract the delivery dates from this order; dates like next Tuesday must be resolved' };
+    const retrievedOnB = async () => (await admin<{ precedents: { id: string }[] }>(b, 'POST', '/api/precedents/retrieve', ask)).precedents.map((p) => p.id);
+    expect(await retrievedOnB()).toEqual([]); // B's index is loaded now, before the write
+    const written = await admin<{ id: string }>(a, 'POST', '/api/precedents', {
+      what: 'dates come back as "next Tuesday"', where: { stage: 'extract-dates' }, fix: 'ask for ISO 8601 (YYYY-MM-DD) dates',
+    });
+    const until = async (wanted: (ids: string[]) => boolean) => {
+      const started = Date.now();
+      while (Date.now() - started < 8000) {
+        if (wanted(await retrievedOnB())) return Date.now() - started;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      throw new Error('B never caught up');
+    };
+    const seenAfter = await until((ids) => ids.includes(written.id));
+    console.log(`[replicas-features] precedent written on A → retrieved on B after ${seenAfter} ms`);
+    await admin(a, 'PATCH', `/api/precedents/${written.id}`, { retired: true });
+    await until((ids) => !ids.includes(written.id));
+  }, 60_000);
+
   it('the dashboard\'s spend series and /metrics read the shared ledger and budget store', async () => {
     const run = await admin<{ id: string; token: string }>(a, 'POST', '/api/runs', { project: 'series' });
     for (const replica of [a, b, a]) {

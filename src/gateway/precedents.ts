@@ -23,6 +23,10 @@ interface RecentCall {
 }
 
 const RECENT_CALLS = 2000;
+/** How often a replica on a shared ledger picks up the precedents other replicas wrote. */
+const SHARED_REFRESH_MS = 2000;
+/** Looked back past the last refresh, for writes that committed late or on a clock a bit behind. */
+const SHARED_REFRESH_OVERLAP_MS = 5000;
 
 /**
  * Precedents in the gateway: the store, an in-memory BM25 index per stage (loaded once,
@@ -36,6 +40,8 @@ export class PrecedentService {
   private loading: Promise<void> | undefined;
   /** Writes are serialized: two failures of the same kind at once must merge, not both insert. */
   private writes: Promise<unknown> = Promise.resolve();
+  private refreshedAt = Date.now();
+  private refreshing: Promise<void> | undefined;
 
   constructor(readonly store: PrecedentStore, readonly config: PrecedentsConfig, private readonly log: Logger) {}
 
@@ -55,6 +61,7 @@ export class PrecedentService {
   /** The precedents for a call, best first, within the token cap. */
   async retrieve(query: RetrievalQuery, options: RetrievalOptions = this.retrievalOptions()): Promise<Injection> {
     await this.ensureLoaded();
+    this.refreshShared();
     await this.writes;
     return selectWithinCap(this.rank(query), options, countTextTokens);
   }
@@ -171,6 +178,24 @@ export class PrecedentService {
     let index = this.indexes.get(key);
     if (!index) this.indexes.set(key, (index = new Bm25Index()));
     index.add(precedent.id, searchableText(precedent));
+  }
+
+  /**
+   * Replicas on one ledger: what the others recorded, edited or retired joins this index
+   * within a couple of seconds. Never on the call's path: the retrieval that triggers it
+   * does not wait for it.
+   */
+  private refreshShared(): void {
+    const changedSince = this.store.changedSince?.bind(this.store);
+    if (!changedSince || this.refreshing || Date.now() - this.refreshedAt < SHARED_REFRESH_MS) return;
+    const startedAt = Date.now();
+    this.refreshing = changedSince(this.refreshedAt - SHARED_REFRESH_OVERLAP_MS)
+      .then((changed) => this.serialized(async () => {
+        for (const precedent of changed) this.index(precedent);
+        this.refreshedAt = startedAt;
+      }))
+      .catch((error: Error) => this.log.warn('precedent refresh failed', { error: error.message }))
+      .finally(() => { this.refreshing = undefined; });
   }
 
   private ensureLoaded(): Promise<void> {

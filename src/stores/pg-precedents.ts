@@ -91,6 +91,10 @@ export class PgPrecedentStore implements PrecedentStore {
     }));
   }
 
+  async changedSince(since: number): Promise<Precedent[]> {
+    return (await this.rows('SELECT * FROM precedents WHERE updated_at >= $1', [since])).map(precedentFromRow);
+  }
+
   async callsAtStage(stage: string, since: number, until: number): Promise<number> {
     const [row] = await this.rows('SELECT COUNT(*) AS n FROM calls WHERE step = $1 AND started_at >= $2 AND started_at < $3', [stage, since, until]);
     return Number(row!.n);

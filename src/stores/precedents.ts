@@ -44,4 +44,9 @@ export interface PrecedentStore {
   injections(precedentId: string): Promise<PrecedentInjectionRecord[]>;
   /** Calls at a stage (step) in [since, until): the denominator of a failure rate. */
   callsAtStage(stage: string, since: number, until: number): Promise<number>;
+  /**
+   * Precedents written since a time, retired ones too. Only a store shared by replicas has
+   * it: the others' writes reach this replica's index through it.
+   */
+  changedSince?(since: number): Promise<Precedent[]>;
 }
