@@ -119,9 +119,14 @@ export class PrecedentService {
       await this.ensureLoaded();
       const clean = sanitizeObservation(observation);
       const key = mergeKeyOf(clean.kind, clean.where, clean.what);
-      const existing = await this.store.findByMergeKey(key);
-      const merged = mergeObservation(existing, observation, () => newId('prec'));
-      await this.store.save(merged);
+      const mergeAndSave = async () => {
+        const merged = mergeObservation(await this.store.findByMergeKey(key), observation, () => newId('prec'));
+        await this.store.save(merged);
+        return merged;
+      };
+      // Another replica may have recorded the same failure between our read and our write
+      // (its precedent then holds the merge key): read again and merge into it.
+      const merged = await mergeAndSave().catch(mergeAndSave);
       await this.store.addOccurrence({
         precedentId: merged.id, callId: observation.callId, runId: observation.runId, at: observation.at, injected: injectedIds.includes(merged.id),
       });
