@@ -40,7 +40,8 @@ export async function renderPrecedents(page) {
     h('h2', { text: 'Precedents' }),
     h('div', { class: 'controls' }, h('label', null, 'stage ', stage), h('label', null, 'kind ', kind), h('label', null, retired, ' show retired'),
       h('button', { type: 'button', class: 'export', text: 'Export JSONL', onclick: exportJsonl })),
-    state.me?.role !== 'viewer' ? addForm(draw) : null,
+    // A new one may bring a new stage to filter by: the whole page is drawn again.
+    state.me?.role !== 'viewer' ? addForm(() => renderPrecedents(page)) : null,
     list);
   // The stage choices: every stage with a precedent, retired ones included.
   try {
