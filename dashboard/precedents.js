@@ -73,9 +73,12 @@ function precedentTable(precedents, redraw) {
       h('td', { class: 'actions' }, ...p.actions.filter((action) => action !== 'edit').map((action) => retireButton(p, action, redraw)))))));
 }
 
-/** "2 of 5 (40%)": recurrences among the calls counted, or — with none. */
+/**
+ * "2 of 5 (40%)": recurrences among the calls counted; "1 seen" for occurrences with no
+ * call at its stage to count against (one written by hand, one with no stage); — for neither.
+ */
 function recurrence(count) {
-  if (!count || count.calls === 0) return count?.recurrences ? `${count.recurrences} of ?` : '—';
+  if (!count || count.calls === 0) return count?.recurrences ? `${count.recurrences} seen` : '—';
   return `${count.recurrences} of ${count.calls} (${Math.round(count.rate * 100)}%)`;
 }
 

@@ -27,7 +27,7 @@ interface PrecedentView {
 
 /** The page's recurrence cell (dashboard/precedents.js). */
 function recurrence(count: RecurrenceCount): string {
-  if (count.calls === 0) return count.recurrences ? `${count.recurrences} of ?` : '—';
+  if (count.calls === 0) return count.recurrences ? `${count.recurrences} seen` : '—';
   return `${count.recurrences} of ${count.calls} (${Math.round(count.rate! * 100)}%)`;
 }
 
@@ -160,6 +160,7 @@ describe.skipIf(!haveChromium)('the Precedents page in Chromium', () => {
     const [manual] = await eventually(() => precedentsAt('extract-dates'), (list) => list.length === 1);
     expect(manual).toMatchObject({ kind: 'manual', fix: 'ask for ISO 8601 dates', fixSource: 'operator', what: 'dates come back as MM/DD on EU invoices' });
     await page.locator(`tr[data-precedent="${manual!.id}"]`).waitFor({ timeout: 5000 });
+    expect(await page.locator(`tr[data-precedent="${manual!.id}"] .before`).textContent()).toBe('1 seen');
     expect(await page.locator('select[name=stage] option').allTextContents()).toEqual(['any stage', 'extract', 'extract-dates']);
 
     // Export: fetched with the token in a header, saved as a file; the token is in no URL the page asked for.

@@ -53,6 +53,8 @@ const retrieveSchema = z.object({
  *   POST  /api/precedents/retrieve {stage, text, …} what a call at that stage would be given
  *   GET   /api/precedents/:id                     the precedent and its report
  *   PATCH /api/precedents/:id {what?, fix?, where?, evidence?, signature?, retired?}
+ *
+ * Listed and shown precedents carry `actions`: what this principal may do to each (the dashboard's buttons).
  */
 export async function handlePrecedentsApi(gateway: Gateway, request: IncomingMessage, response: ServerResponse, url: URL, principal: Principal): Promise<boolean> {
   const parts = url.pathname.split('/').filter(Boolean).slice(1); // drop "api"
