@@ -1,6 +1,7 @@
 // @ts-check
 import { h, replace } from './dom.js';
 import { renderRunDetail, renderRuns, updateRunDetail, updateRuns } from './runs.js';
+import { renderPrecedentDetail, renderPrecedents } from './precedents.js';
 import { renderAlerts, renderApprovals, renderSpend } from './views.js';
 
 /**
@@ -41,13 +42,13 @@ const main = /** @type {HTMLElement} */ (document.getElementById('main'));
 
 function parseRoute() {
   const [view = 'runs', id = null] = location.hash.replace(/^#\/?/, '').split('/');
-  return { view: ['runs', 'run', 'spend', 'approvals', 'alerts'].includes(view) ? view : 'runs', id: id ? decodeURIComponent(id) : null };
+  return { view: ['runs', 'run', 'spend', 'approvals', 'alerts', 'precedents', 'precedent'].includes(view) ? view : 'runs', id: id ? decodeURIComponent(id) : null };
 }
 
 export function render() {
   state.route = parseRoute();
   for (const link of document.querySelectorAll('#nav a')) {
-    link.classList.toggle('active', link.getAttribute('data-view') === (state.route.view === 'run' ? 'runs' : state.route.view));
+    link.classList.toggle('active', link.getAttribute('data-view') === ({ run: 'runs', precedent: 'precedents' }[state.route.view] ?? state.route.view));
   }
   const view = state.route.view;
   const page = h('section', { class: `page page-${view}` });
@@ -57,6 +58,8 @@ export function render() {
   else if (view === 'spend') void renderSpend(page);
   else if (view === 'approvals') void renderApprovals(page);
   else if (view === 'alerts') void renderAlerts(page);
+  else if (view === 'precedents') void renderPrecedents(page);
+  else if (view === 'precedent' && state.route.id) void renderPrecedentDetail(page, state.route.id);
 }
 
 /** Reads the event stream; reconnects after a drop, with a growing pause. */

@@ -17,6 +17,7 @@ const FILES: Record<string, string> = {
   '/dashboard/charts.js': 'charts.js',
   '/dashboard/runs.js': 'runs.js',
   '/dashboard/views.js': 'views.js',
+  '/dashboard/precedents.js': 'precedents.js',
   '/dashboard/app.css': 'app.css',
   '/favicon.ico': 'favicon.svg',
 };

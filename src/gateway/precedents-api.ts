@@ -53,6 +53,8 @@ const retrieveSchema = z.object({
  *   POST  /api/precedents/retrieve {stage, text, …} what a call at that stage would be given
  *   GET   /api/precedents/:id                     the precedent and its report
  *   PATCH /api/precedents/:id {what?, fix?, where?, evidence?, signature?, retired?}
+ *
+ * Listed and shown precedents carry `actions`: what this principal may do to each (the dashboard's buttons).
  */
 export async function handlePrecedentsApi(gateway: Gateway, request: IncomingMessage, response: ServerResponse, url: URL, principal: Principal): Promise<boolean> {
   const parts = url.pathname.split('/').filter(Boolean).slice(1); // drop "api"
@@ -71,7 +73,7 @@ export async function handlePrecedentsApi(gateway: Gateway, request: IncomingMes
     })).filter(visible);
     const withReport = url.searchParams.get('report') === '1';
     const views = await Promise.all(precedents.map(async (precedent) => ({
-      ...precedentView(precedent), ...(withReport ? { report: await precedentReport(gateway, precedent) } : {}),
+      ...precedentView(precedent), actions: actionsFor(principal, precedent), ...(withReport ? { report: await precedentReport(gateway, precedent) } : {}),
     })));
     sendJson(response, 200, { precedents: views });
     return true;
@@ -112,7 +114,7 @@ export async function handlePrecedentsApi(gateway: Gateway, request: IncomingMes
   const precedent = await service.store.get(parts[1]!);
   if (!precedent || !visible(precedent)) throw new GatewayError('not_found', 'not_found', `precedent ${parts[1]} not found`, { retryable: false });
   if (method === 'GET') {
-    sendJson(response, 200, { ...precedentView(precedent), report: await precedentReport(gateway, precedent) });
+    sendJson(response, 200, { ...precedentView(precedent), actions: actionsFor(principal, precedent), report: await precedentReport(gateway, precedent) });
     return true;
   }
   if (method === 'PATCH') {
@@ -125,10 +127,16 @@ export async function handlePrecedentsApi(gateway: Gateway, request: IncomingMes
     }
     await service.put(updated);
     await gateway.audit.record({ actor: principal.name, role: principal.role, action: changes.retired ? 'precedent.retire' : 'precedent.edit', runId: null, target: precedent.id, note: null });
-    sendJson(response, 200, precedentView(updated));
+    sendJson(response, 200, { ...precedentView(updated), actions: actionsFor(principal, updated) });
     return true;
   }
   throw new GatewayError('not_found', 'not_found', `${method} ${url.pathname} not found`, { retryable: false });
+}
+
+/** What this principal may press on this precedent (the dashboard shows only these): as requireAct decides. */
+function actionsFor(principal: Principal, precedent: Precedent): ('edit' | 'retire' | 'restore')[] {
+  const mayAct = principal.role !== 'viewer' && canSee(principal, precedent.project);
+  return mayAct ? ['edit', precedent.retired ? 'restore' : 'retire'] : [];
 }
 
 async function writeByHand(gateway: Gateway, body: z.infer<typeof newPrecedentSchema>, principal: Principal): Promise<Precedent> {

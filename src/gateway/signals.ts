@@ -26,7 +26,9 @@ export function wireSignals(gateway: Gateway): void {
     work().catch((error: Error) => log.error(`${what} failed`, { error: error.message }));
   };
 
-  budgets.events.on('call-settled', (record: CallRecord) => guard('call signals', async () => {
+  // Deferred a turn: a stop settles many calls at once, and their agents' last bytes should not
+  // wait behind metrics, burn rates and alerts for all of them.
+  budgets.events.on('call-settled', (record: CallRecord) => setImmediate(guard, 'call signals', async () => {
     metrics.observeCall(record);
     const chain = record.runId ? await budgets.runChain(record.runId) : [];
     live.recordSpend(chain.map((run) => run.id), record, budgets.now());
