@@ -360,6 +360,9 @@ export class BudgetKeeper {
     const cut = this.endLocally(run, state, reason, at);
     // Tell the other replicas first (they cut within a millisecond), then make it durable.
     await this.publish({ kind: 'ended', runId, state, reason, at });
+    // Let the cut calls settle and end their agents' streams (their ledger writes are queued
+    // already) before the rest: persisting the state, the events and the stop's answer.
+    await new Promise((resolve) => setImmediate(resolve));
     await this.ledger.setRunState(runId, state, reason, at);
     this.log.info('run ended', { run: runId, state, reason, callsCut: cut });
     this.events.emit('run-ended', { runId, state, reason } satisfies RunEndedEvent);
