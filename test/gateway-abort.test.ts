@@ -65,29 +65,36 @@ describe('a client that aborts mid-stream', () => {
   });
 
 
-  it('Anthropic: same, with the real input count from message_start', async () => {
-    const run = await stack.createRun();
-    const closed = nextClose();
-    const stream = stack.anthropic(run.token, { maxRetries: 0 }).messages.stream(
-      { model: 'claude-haiku-4-5', max_tokens: 4000, messages: [{ role: 'user', content: 'Count slowly, please.' }] },
-      { headers: { 'x-sim-output-tokens': '2000', 'x-sim-tokens-per-second': '100' } },
-    );
-    let received = 0;
-    let inputTokens = 0;
-    let abortedAt = 0;
-    for await (const event of stream) {
-      if (event.type === 'message_start') inputTokens = event.message.usage.input_tokens;
-      if (event.type === 'content_block_delta') received++;
-      if (received === 25) {
-        abortedAt = performance.now();
-        stream.abort();
-        break;
+  it('Anthropic: same (median of three), with the real input count from message_start', async () => {
+    // One measurement on a shared 2-core machine can land on a scheduler hiccup; as for OpenAI,
+    // the median of three is what is held to 50 ms, and every round is checked for billing.
+    const timings: number[] = [];
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const run = await stack.createRun();
+      const closed = nextClose();
+      const stream = stack.anthropic(run.token, { maxRetries: 0 }).messages.stream(
+        { model: 'claude-haiku-4-5', max_tokens: 4000, messages: [{ role: 'user', content: 'Count slowly, please.' }] },
+        { headers: { 'x-sim-output-tokens': '2000', 'x-sim-tokens-per-second': '100' } },
+      );
+      let received = 0;
+      let inputTokens = 0;
+      let abortedAt = 0;
+      for await (const event of stream) {
+        if (event.type === 'message_start') inputTokens = event.message.usage.input_tokens;
+        if (event.type === 'content_block_delta') received++;
+        if (received === 25) {
+          abortedAt = performance.now();
+          stream.abort();
+          break;
+        }
       }
+      const close = await closed;
+      timings.push(close.at - abortedAt);
+      const call = await settledCall(run.id);
+      expect(call).toMatchObject({ status: 'client_aborted', estimated: true, inputTokens });
+      expect(Math.abs(call.outputTokens - received)).toBeLessThanOrEqual(1);
     }
-    const close = await closed;
-    expect(close.at - abortedAt).toBeLessThan(50);
-    const call = await settledCall(run.id);
-    expect(call).toMatchObject({ status: 'client_aborted', estimated: true, inputTokens });
-    expect(Math.abs(call.outputTokens - received)).toBeLessThanOrEqual(1);
+    timings.sort((a, b) => a - b);
+    expect(timings[1]).toBeLessThan(50);
   });
 });
