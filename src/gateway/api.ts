@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { NO_LIMITS, remainingOf } from '../core/budget.js';
 import { formatUsd, MoneyFormatError, parseUsd, type Money } from '../core/money.js';
-import { GatewayError, invalidRequest } from '../protocols/errors.js';
+import { GatewayError, invalidRequest, notFound } from '../protocols/errors.js';
 import type { BudgetRecord, Role, RunState, SpendDimension } from '../stores/ledger.js';
 import { emptyTotals } from '../stores/ledger.js';
 import { handleApprovalsApi } from './approvals-api.js';
@@ -12,7 +12,7 @@ import { forecastVersusActual, forecastView, taskFromBody } from './forecasts.js
 import { handleContractsApi } from './contracts-api.js';
 import { handlePrecedentsApi } from './precedents-api.js';
 import type { Gateway } from './gateway.js';
-import { parseJsonObject, readBody, sendJson } from './http.js';
+import { parseJsonObject, readBody, sendJson, timeParameter } from './http.js';
 import { handleRunControl } from './api-run-control.js';
 import { authenticate, canSee, requireAct, requireAdmin, requireSee } from './authorize.js';
 import { hashToken, newId, newToken } from './secrets.js';
@@ -283,10 +283,6 @@ async function readJson(gateway: Gateway, request: IncomingMessage): Promise<Rec
   return body.length === 0 ? {} : parseJsonObject(body);
 }
 
-function notFound(what: string): GatewayError {
-  return new GatewayError('not_found', 'not_found', `${what} not found`, { retryable: false });
-}
-
 function optionalString(body: Record<string, unknown>, field: string): string | null {
   const value = body[field];
   if (value === undefined || value === null) return null;
@@ -325,12 +321,4 @@ function optionalPolicy(body: Record<string, unknown>): 'clamp' | 'refuse' | nul
 function boundedInt(text: string | null, fallback: number, max: number): number {
   const value = text === null ? fallback : Number(text);
   return Number.isSafeInteger(value) && value > 0 ? Math.min(value, max) : fallback;
-}
-
-function timeParameter(url: URL, name: string): number | undefined {
-  const text = url.searchParams.get(name);
-  if (text === null) return undefined;
-  const time = Date.parse(text);
-  if (Number.isNaN(time)) throw invalidRequest(`${name} must be an ISO date or time`, name);
-  return time;
 }

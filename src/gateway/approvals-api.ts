@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SCOPE_PATTERN, type ApprovalPolicy, type DenyAction } from '../core/tool-policy.js';
-import { GatewayError, invalidRequest } from '../protocols/errors.js';
+import { GatewayError, invalidRequest, notFound } from '../protocols/errors.js';
 import type { ApprovalState } from '../stores/approvals.js';
 import { approvalView } from './approvals.js';
 import { canSee, requireAct, requireAdmin, requireSee, type Principal } from './authorize.js';
@@ -147,8 +147,4 @@ function optionalText(body: Record<string, unknown>, field: string, max: number)
 function boundedLimit(text: string | null): number {
   const value = text === null ? 100 : Number(text);
   return Number.isSafeInteger(value) && value > 0 ? Math.min(value, 1000) : 100;
-}
-
-function notFound(what: string): GatewayError {
-  return new GatewayError('not_found', 'not_found', `${what} not found`, { retryable: false });
 }

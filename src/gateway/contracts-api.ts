@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { formatUsd } from '../core/money.js';
-import { GatewayError, invalidRequest } from '../protocols/errors.js';
+import { GatewayError, invalidRequest, notFound } from '../protocols/errors.js';
 import type { ContractJudgement, ContractRecord, WasteDimension, WasteRow } from '../stores/ledger.js';
 import { authenticate, requireAct, requireAdmin, requireSee, type Principal } from './authorize.js';
 import type { Gateway } from './gateway.js';
-import { parseJsonObject, readBody, sendJson } from './http.js';
+import { parseJsonObject, readBody, sendJson, timeParameter } from './http.js';
 import { presentedToken } from './identity.js';
 import { verdictRecorded } from './signals.js';
 import { callView } from './views.js';
@@ -169,16 +169,4 @@ function judgementFrom(body: Record<string, unknown>): ContractJudgement {
 async function readJson(gateway: Gateway, request: IncomingMessage): Promise<Record<string, unknown>> {
   const body = await readBody(request, gateway.config.maxBodyBytes);
   return body.length === 0 ? {} : parseJsonObject(body);
-}
-
-function notFound(what: string): GatewayError {
-  return new GatewayError('not_found', 'not_found', `${what} not found`, { retryable: false });
-}
-
-function timeParameter(url: URL, name: string): number | undefined {
-  const text = url.searchParams.get(name);
-  if (text === null) return undefined;
-  const time = Date.parse(text);
-  if (Number.isNaN(time)) throw invalidRequest(`${name} must be an ISO date or time`, name);
-  return time;
 }

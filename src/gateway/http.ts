@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { GatewayError } from '../protocols/errors.js';
+import { GatewayError, invalidRequest } from '../protocols/errors.js';
 
 /** Reads a request body up to a limit; a larger one is refused before it is buffered. */
 export async function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
@@ -87,4 +87,13 @@ export function nestingExceeds(text: string, limit: number): boolean {
     }
   }
   return false;
+}
+
+/** An optional ISO date or time query parameter, as epoch ms; a clear 400 when it does not parse. */
+export function timeParameter(url: URL, name: string): number | undefined {
+  const text = url.searchParams.get(name);
+  if (text === null) return undefined;
+  const time = Date.parse(text);
+  if (Number.isNaN(time)) throw invalidRequest(`${name} must be an ISO date or time`, name);
+  return time;
 }

@@ -75,6 +75,10 @@ export class GatewayError extends Error {
   readonly param: string | undefined;
 }
 
+export function notFound(what: string): GatewayError {
+  return new GatewayError('not_found', 'not_found', `${what} not found`, { retryable: false });
+}
+
 export function invalidRequest(message: string, param?: string): GatewayError {
   return new GatewayError('invalid_request', 'invalid_request', message, { param });
 }
