@@ -3,6 +3,7 @@ import type { CallRecord, ContractJudgement, ContractRecord, WasteDimension, Was
 import { mergeJudgements } from './ledger.js';
 import { callFromRow } from './sqlite-ledger.js';
 import { stringOrNull } from './sqlite-rows.js';
+import { callsWhere } from './calls-window.js';
 
 type Row = Record<string, unknown>;
 
@@ -34,12 +35,7 @@ export class PgContractQueries {
   }
 
   async waste(query: { by: WasteDimension; since?: number; until?: number; runId?: string }): Promise<WasteRow[]> {
-    const conditions: string[] = [];
-    const parameters: unknown[] = [];
-    if (query.since !== undefined) conditions.push(`started_at >= $${parameters.push(query.since)}`);
-    if (query.until !== undefined) conditions.push(`started_at < $${parameters.push(query.until)}`);
-    if (query.runId !== undefined) conditions.push(`run_id = $${parameters.push(query.runId)}`);
-    const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
+    const { where, parameters } = callsWhere(query, 'postgres');
     const rows = await this.db.query(`SELECT ${WASTE_GROUPS[query.by]} AS grp, SUM(cost) AS cost, ${WASTED_SUM} AS wasted,
         COUNT(*) AS calls, COUNT(*) FILTER (WHERE contract_verdict = 'failed') AS failed_calls, COUNT(*) FILTER (WHERE attempt > 1) AS retries
       FROM calls ${where} GROUP BY grp ORDER BY wasted DESC, cost DESC`, parameters);

@@ -10,6 +10,7 @@ import { PG_MIGRATIONS } from './pg-migrations.js';
 import { redactUrl } from './redis-budget-store.js';
 import { attributionFromRow, callFromRow, keyFromRow, principalFromRow, runFromRow, totalsFromRow } from './sqlite-ledger.js';
 import { numberOrNull, stringOrNull } from './sqlite-rows.js';
+import { callsWhere } from './calls-window.js';
 
 type Row = Record<string, unknown>;
 
@@ -246,13 +247,7 @@ export class PgLedger implements LedgerStore {
   }
 
   async spend(query: SpendQuery): Promise<SpendRow[]> {
-    const conditions: string[] = [];
-    const parameters: unknown[] = [];
-    const add = (sql: string, value: unknown) => { parameters.push(value); conditions.push(sql.replace('?', `$${parameters.length}`)); };
-    if (query.since !== undefined) add('started_at >= ?', query.since);
-    if (query.until !== undefined) add('started_at < ?', query.until);
-    if (query.runId !== undefined) add('run_id = ?', query.runId);
-    const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
+    const { where, parameters } = callsWhere(query, 'postgres');
     const rows = await this.query(`SELECT ${GROUP_EXPRESSIONS[query.by]} AS grp, ${TOTALS_COLUMNS}
       FROM calls ${where} GROUP BY grp ORDER BY SUM(cost) DESC`, parameters);
     return rows.map((row) => ({ group: row.grp === null ? null : String(row.grp), ...totalsFromRow(row) }));

@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import type { CallRecord, ContractJudgement, ContractRecord, WasteDimension, WasteRow } from './ledger.js';
 import { mergeJudgements } from './ledger.js';
 import { stringOrNull } from './sqlite-rows.js';
+import { callsWhere } from './calls-window.js';
 
 type Row = Record<string, unknown>;
 
@@ -29,12 +30,7 @@ export class SqliteContractQueries {
   }
 
   async waste(query: { by: WasteDimension; since?: number; until?: number; runId?: string }): Promise<WasteRow[]> {
-    const conditions: string[] = [];
-    const parameters: unknown[] = [];
-    if (query.since !== undefined) { conditions.push('started_at >= ?'); parameters.push(query.since); }
-    if (query.until !== undefined) { conditions.push('started_at < ?'); parameters.push(query.until); }
-    if (query.runId !== undefined) { conditions.push('run_id = ?'); parameters.push(query.runId); }
-    const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
+    const { where, parameters } = callsWhere(query, 'sqlite');
     const group = WASTE_GROUPS[query.by];
     const statement = this.db.prepare(`SELECT ${group} AS grp, SUM(cost / 1000000) AS cost_high, SUM(cost % 1000000) AS cost_low, ${WASTE_COLUMNS},
         COUNT(*) AS calls, SUM(contract_verdict = 'failed') AS failed_calls, SUM(attempt > 1) AS retries

@@ -9,6 +9,7 @@ import type {
 import { SqliteContractQueries, WASTE_COLUMNS, wastedFromRow } from './sqlite-contracts.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import { numberOrNull, stringOrNull } from './sqlite-rows.js';
+import { callsWhere } from './calls-window.js';
 
 type Row = Record<string, unknown>;
 
@@ -286,12 +287,7 @@ export class SqliteLedger implements LedgerStore {
   }
 
   async spend(query: SpendQuery): Promise<SpendRow[]> {
-    const conditions: string[] = [];
-    const parameters: unknown[] = [];
-    if (query.since !== undefined) { conditions.push('started_at >= ?'); parameters.push(query.since); }
-    if (query.until !== undefined) { conditions.push('started_at < ?'); parameters.push(query.until); }
-    if (query.runId !== undefined) { conditions.push('run_id = ?'); parameters.push(query.runId); }
-    const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
+    const { where, parameters } = callsWhere(query, 'sqlite');
     const statement = this.db.prepare(`SELECT ${GROUP_EXPRESSIONS[query.by]} AS grp, ${TOTALS_COLUMNS}
       FROM calls ${where} GROUP BY grp ORDER BY cost_high DESC, cost_low DESC`);
     statement.safeIntegers(true);
