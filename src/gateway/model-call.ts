@@ -95,15 +95,7 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
   const settleOnce = async (outcome: CallOutcome): Promise<CallRecord | undefined> => {
     stopTracking();
     const record = priceCall(call, outcome);
-    try {
-      await gateway.ledger.recordCall(record);
-    } catch (error) {
-      gateway.log.error('ledger write failed', { call: record.id, error: (error as Error).message });
-      throw new GatewayError('ledger_unavailable', 'internal', 'the call could not be recorded in the ledger', { retryable: false, status: 503 });
-    } finally {
-      // Spent is spent: the budget is charged even if the ledger write failed.
-      await gateway.budgets.settle(record);
-    }
+    await recordAndCharge(gateway, record);
     if (record.contractVerdict === 'failed' || (record.contractVerdict === 'passed' && record.retryOf)) {
       gateway.precedents.noteOutput(record.id, outcome.deliveredOutput);
       // After the fact, off the call's path; the next retrieval waits for the write.
@@ -173,6 +165,22 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
     });
     if (!response.headersSent) sendError(adapter, response, failure, { callId: call.id, headers: gateway.budgets.clockHeaders(call.identity) });
     else response.destroy();
+  }
+}
+
+/**
+ * Makes a priced call durable in the ledger, then charges its budgets: awaited, so with a
+ * shared (Redis) store whatever comes next sees it settled. Spent is spent: the budget is
+ * charged even if the ledger write failed, which the caller hears as ledger_unavailable.
+ */
+export async function recordAndCharge(gateway: Gateway, record: CallRecord): Promise<void> {
+  try {
+    await gateway.ledger.recordCall(record);
+  } catch (error) {
+    gateway.log.error('ledger write failed', { call: record.id, error: (error as Error).message });
+    throw new GatewayError('ledger_unavailable', 'internal', 'the call could not be recorded in the ledger', { retryable: false, status: 503 });
+  } finally {
+    await gateway.budgets.settle(record);
   }
 }
 

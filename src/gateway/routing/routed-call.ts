@@ -10,7 +10,7 @@ import type { ExpectedOutput } from '../../contracts/expected-output.js';
 import { judgeWholeResponse, readAttempt, resolveExpectedOutput } from '../contracts.js';
 import type { Gateway } from '../gateway.js';
 import { readLabel } from '../identity.js';
-import { sendError, upstreamHeaders } from '../model-call.js';
+import { recordAndCharge, sendError, upstreamHeaders } from '../model-call.js';
 import { relayHeldJson } from '../approval-relay.js';
 import { outcomeOf, passthroughHeaders, sendSettledAnswer, upstreamRequestId, type RelayArguments } from '../relay-json.js';
 import { relayStream } from '../relay-stream.js';
@@ -188,13 +188,9 @@ async function startAttempt(
     abort.signal.removeEventListener('abort', onClientAbort);
     const record = priceCall(call, outcome);
     try {
-      await gateway.ledger.recordCall(record);
-    } catch (error) {
-      gateway.log.error('ledger write failed', { call: record.id, error: (error as Error).message });
-      throw new GatewayError('ledger_unavailable', 'internal', 'the call could not be recorded in the ledger', { retryable: false, status: 503 });
+      // The next attempt's admission sees this one settled, even with a shared (Redis) store.
+      await recordAndCharge(gateway, record);
     } finally {
-      // Awaited: with a shared (Redis) store the next attempt's admission sees this one settled.
-      await gateway.budgets.settle(record);
       plan.settled(record);
     }
     return record;
