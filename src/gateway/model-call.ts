@@ -11,6 +11,7 @@ import { preparePrecedents } from './precedent-injection.js';
 import { precedentFromSettledCall } from './precedent-recording.js';
 import { HOP_BY_HOP, parseJsonObject, readBody, sendJson } from './http.js';
 import { readLabel } from './identity.js';
+import { trackCuts } from './inflight.js';
 import { relayJson } from './relay-json.js';
 import { relayStream } from './relay-stream.js';
 import { newId } from './secrets.js';
@@ -93,7 +94,7 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
    */
   const settle = (outcome: CallOutcome): Promise<CallRecord | undefined> => (settling ??= settleOnce(outcome));
   const settleOnce = async (outcome: CallOutcome): Promise<CallRecord | undefined> => {
-    stopTracking();
+    cuts.stop();
     const record = priceCall(call, outcome);
     await recordAndCharge(gateway, record);
     if (record.contractVerdict === 'failed' || (record.contractVerdict === 'passed' && record.retryOf)) {
@@ -106,19 +107,7 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
     return record;
   };
 
-  let cutReason: GatewayError | undefined;
-  let cutListener: (() => void) | undefined;
-  const stopTracking = gateway.inflight.add(admission.runIds, {
-    id: call.id,
-    cut(reason) {
-      if (cutReason) return;
-      cutReason = reason;
-      cutListener?.();
-      // Aborting tears down the upstream request (about 0.2 ms each); a stop of many calls
-      // first lets every relay end its agent's response, then closes the upstream sockets.
-      setImmediate(() => abort.abort(reason));
-    },
-  });
+  const cuts = trackCuts(gateway.inflight, admission.runIds, call.id, abort);
 
   // The gateway's own time: from the request read to forwarding it (parse, price, count, reserve; a paused run's hold too).
   gateway.metrics.observeOverhead((performance.now() - bodyReadAt) / 1000);
@@ -135,11 +124,11 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
       bodyTimeout: 0,
     });
   } catch (error) {
-    const failure = cutReason ?? (abort.signal.aborted
+    const failure = cuts.reason() ?? (abort.signal.aborted
       ? new GatewayError('client_closed', 'invalid_request', 'the client closed the connection', { status: 499 })
       : new GatewayError('upstream_unreachable', 'upstream', `provider "${upstream.provider}" is unreachable`, { status: 502 }));
     if (!abort.signal.aborted) gateway.log.warn('upstream request failed', { call: call.id, provider: upstream.provider, error: (error as Error).message });
-    const status: CallOutcome['status'] = cutReason ? 'cut' : abort.signal.aborted ? 'client_aborted' : 'failed';
+    const status: CallOutcome['status'] = cuts.reason() ? 'cut' : abort.signal.aborted ? 'client_aborted' : 'failed';
     await settleQuietly(settle, gateway, {
       status, httpStatus: failure.status, errorCode: failure.code,
       // A cut after forwarding: the provider had the prompt, so it is billed.
@@ -153,7 +142,7 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
     const isStream = call.request.stream && upstreamResponse.statusCode < 300 &&
       String(upstreamResponse.headers['content-type'] ?? '').includes('text/event-stream');
     const gate = gateway.approvals.gateFor(call, admission.runIds);
-    const relay = { gateway, adapter, call, upstream: upstreamResponse, response, abort, settle, cutReason: () => cutReason, onCut: (listener: () => void) => { cutListener = listener; }, gate };
+    const relay = { gateway, adapter, call, upstream: upstreamResponse, response, abort, settle, cutReason: cuts.reason, onCut: cuts.onCut, gate };
     if (isStream) await relayStream(relay);
     else await relayJson(relay);
   } catch (error) {

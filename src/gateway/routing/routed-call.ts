@@ -10,6 +10,7 @@ import type { ExpectedOutput } from '../../contracts/expected-output.js';
 import { judgeWholeResponse, readAttempt, resolveExpectedOutput } from '../contracts.js';
 import type { Gateway } from '../gateway.js';
 import { readLabel } from '../identity.js';
+import { trackCuts } from '../inflight.js';
 import { recordAndCharge, sendError, upstreamHeaders } from '../model-call.js';
 import { relayHeldJson } from '../approval-relay.js';
 import { outcomeOf, passthroughHeaders, sendSettledAnswer, upstreamRequestId, type RelayArguments } from '../relay-json.js';
@@ -168,23 +169,13 @@ async function startAttempt(
   if (admission.capOutput) upstreamBody = adapter.capOutput(upstreamBody, admission.outputTokens, upstream.provider);
   const requestBody = JSON.stringify({ ...upstreamBody, model: upstream.model });
 
-  let cutReason: GatewayError | undefined;
-  let cutListener: (() => void) | undefined;
   const attemptAbort = new AbortController();
   const onClientAbort = () => attemptAbort.abort();
   abort.signal.addEventListener('abort', onClientAbort, { once: true });
-  const stopTracking = gateway.inflight.add(admission.runIds, {
-    id: call.id,
-    cut(reason) {
-      if (cutReason) return;
-      cutReason = reason;
-      cutListener?.();
-      setImmediate(() => attemptAbort.abort(reason));
-    },
-  });
+  const cuts = trackCuts(gateway.inflight, admission.runIds, call.id, attemptAbort);
   let settling: Promise<CallRecord | undefined> | undefined;
   const settle = (outcome: CallOutcome) => (settling ??= (async () => {
-    stopTracking();
+    cuts.stop();
     abort.signal.removeEventListener('abort', onClientAbort);
     const record = priceCall(call, outcome);
     try {
@@ -197,7 +188,7 @@ async function startAttempt(
   })());
   const relayOf = (upstreamResponse: Dispatcher.ResponseData): RelayArguments => ({
     gateway, adapter, call, upstream: upstreamResponse, response, abort: attemptAbort, settle,
-    cutReason: () => cutReason, onCut: (listener) => { cutListener = listener; }, gate: gateway.approvals.gateFor(call, admission.runIds),
+    cutReason: cuts.reason, onCut: cuts.onCut, gate: gateway.approvals.gateFor(call, admission.runIds),
   });
   const failQuietly = async (outcome: CallOutcome) => {
     try {
@@ -220,7 +211,7 @@ async function startAttempt(
         });
       } catch {
         // A cut after forwarding is billed (the provider had the prompt); an agent that left before the answer is not.
-        if (cutReason || abort.signal.aborted) return endAborted(cutReason !== undefined);
+        if (cuts.reason() || abort.signal.aborted) return endAborted(cuts.reason() !== undefined);
         // Unreachable: nothing was generated, nothing is billed; the next model may answer.
         await failQuietly({ ...outcomeOf('failed', 502, 'upstream_unreachable', undefined, '', null), billable: false });
         const error = new GatewayError('upstream_unreachable', 'upstream', `provider "${upstream.provider}" is unreachable`, { status: 502 });
@@ -243,7 +234,7 @@ async function startAttempt(
         text = await upstreamResponse.body.text();
       } catch {
         // The provider worked on the prompt: billed either way.
-        if (cutReason || abort.signal.aborted) return endAborted(true);
+        if (cuts.reason() || abort.signal.aborted) return endAborted(true);
         await failQuietly({ ...outcomeOf('failed', 502, 'upstream_disconnected', undefined, '', null), billable: false });
         const error = new GatewayError('upstream_disconnected', 'upstream', 'the provider closed the connection before answering');
         return { kind: 'provider_error', status: 502, text: JSON.stringify(adapter.errorBody(error)), headers: { 'content-type': 'application/json' } };
@@ -285,8 +276,8 @@ async function startAttempt(
   };
 
   async function endAborted(billable: boolean): Promise<ForwardResult> {
-    const status: CallOutcome['status'] = cutReason ? 'cut' : 'client_aborted';
-    const failure = cutReason ?? new GatewayError('client_closed', 'invalid_request', 'the client closed the connection', { status: 499 });
+    const status: CallOutcome['status'] = cuts.reason() ? 'cut' : 'client_aborted';
+    const failure = cuts.reason() ?? new GatewayError('client_closed', 'invalid_request', 'the client closed the connection', { status: 499 });
     await failQuietly({ ...outcomeOf(status, failure.status, failure.code, undefined, '', null), reportedFinal: false, billable });
     if (status === 'cut') sendError(adapter, response, failure, { callId: call.id, headers: gateway.budgets.clockHeaders(identity) });
     return { kind: 'done' };
