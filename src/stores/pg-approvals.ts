@@ -1,7 +1,7 @@
 import type pg from 'pg';
-import type { ApprovalPolicy, DenyAction } from '../core/tool-policy.js';
+import type { ApprovalPolicy } from '../core/tool-policy.js';
 import type { ApprovalQuery, ApprovalRecord, ApprovalState, ApprovalStore } from './approvals.js';
-import { approvalFromRow } from './sqlite-approvals.js';
+import { approvalFromRow, policyFromRow } from './sqlite-approvals.js';
 
 type Row = Record<string, unknown>;
 
@@ -66,12 +66,6 @@ export class PgApprovalStore implements ApprovalStore {
 
   async listPolicies(): Promise<ApprovalPolicy[]> {
     const rows = (await this.pool.query('SELECT * FROM approval_policies ORDER BY scope')).rows as Row[];
-    return rows.map((row) => ({
-      scope: String(row.scope),
-      tools: JSON.parse(String(row.tools)) as string[],
-      timeoutMs: row.timeout_ms === null ? null : Number(row.timeout_ms),
-      onDeny: row.on_deny === null ? null : (String(row.on_deny) as DenyAction),
-      webhook: row.webhook === null ? null : String(row.webhook),
-    }));
+    return rows.map(policyFromRow);
   }
 }

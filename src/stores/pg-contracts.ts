@@ -2,8 +2,8 @@ import type pg from 'pg';
 import type { CallRecord, ContractJudgement, ContractRecord, WasteDimension, WasteRow } from './ledger.js';
 import { mergeJudgements } from './ledger.js';
 import { callFromRow } from './sqlite-ledger.js';
-import { stringOrNull } from './sqlite-rows.js';
 import { callsWhere } from './calls-window.js';
+import { contractFromRow } from './sqlite-contracts.js';
 
 type Row = Record<string, unknown>;
 
@@ -83,13 +83,3 @@ const WASTE_GROUPS: Record<WasteDimension, string> = {
 /** Spend on failed outputs; NUMERIC, so exact past 64 bits. */
 export const WASTED_SUM = "COALESCE(SUM(cost) FILTER (WHERE contract_verdict = 'failed'), 0)";
 
-function contractFromRow(row: Row): ContractRecord {
-  return {
-    name: String(row.name),
-    version: Number(row.version),
-    schema: JSON.parse(String(row.schema)) as Record<string, unknown>,
-    description: stringOrNull(row.description),
-    createdAt: Number(row.created_at),
-    createdBy: stringOrNull(row.created_by),
-  };
-}

@@ -1,17 +1,7 @@
 import type pg from 'pg';
-import type { SeriesBucket, SeriesDimension, SeriesPoint } from './sqlite-spend-series.js';
+import { BUCKET_MS, GROUP, type SeriesBucket, type SeriesDimension, type SeriesPoint } from './sqlite-spend-series.js';
 
 type Row = Record<string, unknown>;
-
-const BUCKET_MS: Record<SeriesBucket, number> = { hour: 3_600_000, day: 86_400_000 };
-
-const GROUP: Record<SeriesDimension, string> = {
-  model: 'model',
-  provider: 'provider',
-  project: 'project',
-  // A run's calls carry no key of their own: they count under the key the run was started with.
-  key: 'COALESCE(key_id, (SELECT runs.key_id FROM runs WHERE runs.id = calls.run_id))',
-};
 
 /** The dashboard's spend over time on the PostgreSQL ledger: the same buckets and groups as sqlite-spend-series.ts. */
 export async function pgSpendSeries(pool: pg.Pool, query: { by: SeriesDimension; bucket: SeriesBucket; since: number; projects: string[] | null }): Promise<SeriesPoint[]> {

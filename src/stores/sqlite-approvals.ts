@@ -66,13 +66,7 @@ export class SqliteApprovalStore implements ApprovalStore {
 
   async listPolicies(): Promise<ApprovalPolicy[]> {
     const rows = this.db.prepare('SELECT * FROM approval_policies ORDER BY scope').all() as Row[];
-    return rows.map((row) => ({
-      scope: String(row.scope),
-      tools: JSON.parse(String(row.tools)) as string[],
-      timeoutMs: row.timeout_ms === null ? null : Number(row.timeout_ms),
-      onDeny: row.on_deny === null ? null : (String(row.on_deny) as DenyAction),
-      webhook: row.webhook === null ? null : String(row.webhook),
-    }));
+    return rows.map(policyFromRow);
   }
 }
 
@@ -93,5 +87,16 @@ export function approvalFromRow(row: Row): ApprovalRecord {
     decidedBy: stringOrNull(row.decided_by),
     note: stringOrNull(row.note),
     decidedAt: row.decided_at === null ? null : Number(row.decided_at),
+  };
+}
+
+/** An approval_policies row, as either engine returns it. */
+export function policyFromRow(row: Row): ApprovalPolicy {
+  return {
+    scope: String(row.scope),
+    tools: JSON.parse(String(row.tools)) as string[],
+    timeoutMs: row.timeout_ms === null ? null : Number(row.timeout_ms),
+    onDeny: row.on_deny === null ? null : (String(row.on_deny) as DenyAction),
+    webhook: row.webhook === null ? null : String(row.webhook),
   };
 }

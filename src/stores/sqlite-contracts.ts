@@ -83,7 +83,8 @@ export function wastedFromRow(row: Row): bigint {
   return BigInt((row.wasted_high as bigint | null) ?? 0n) * 1_000_000n + BigInt((row.wasted_low as bigint | null) ?? 0n);
 }
 
-function contractFromRow(row: Row): ContractRecord {
+/** A contracts row, as either engine returns it. */
+export function contractFromRow(row: Row): ContractRecord {
   return {
     name: String(row.name),
     version: Number(row.version),

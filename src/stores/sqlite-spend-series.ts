@@ -12,9 +12,10 @@ export interface SeriesPoint {
   calls: number;
 }
 
-const BUCKET_MS: Record<SeriesBucket, number> = { hour: 3_600_000, day: 86_400_000 };
+export const BUCKET_MS: Record<SeriesBucket, number> = { hour: 3_600_000, day: 86_400_000 };
 
-const GROUP: Record<SeriesDimension, string> = {
+/** How each dimension groups calls: the same SQL on both engines. */
+export const GROUP: Record<SeriesDimension, string> = {
   model: 'model',
   provider: 'provider',
   project: 'project',
