@@ -65,8 +65,24 @@ export function trackCuts(inflight: InFlightCalls, runIds: string[], id: string,
       if (reason) return;
       reason = why;
       listener?.();
-      setImmediate(() => abort.abort(why));
+      setImmediate(() => abortQuietly(abort, why));
     },
   });
   return { reason: () => reason, onCut: (hook) => { listener = hook; }, stop };
+}
+
+/**
+ * Aborts a call's upstream request. undici builds several errors on the way (the request's,
+ * the socket's, the body stream's), and Node's stream destroy formats each one's stack,
+ * which nobody reads: about half the CPU of an abort (0.2 ms each on a 2-core VM, times
+ * every call a stop cuts). They are built without frames.
+ */
+export function abortQuietly(abort: AbortController, reason?: unknown): void {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    abort.abort(reason);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }

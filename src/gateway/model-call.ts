@@ -11,7 +11,7 @@ import { preparePrecedents } from './precedent-injection.js';
 import { precedentFromSettledCall } from './precedent-recording.js';
 import { HOP_BY_HOP, parseJsonObject, readBody, sendJson } from './http.js';
 import { readLabel } from './identity.js';
-import { trackCuts } from './inflight.js';
+import { abortQuietly, trackCuts } from './inflight.js';
 import { relayJson } from './relay-json.js';
 import { relayStream } from './relay-stream.js';
 import { newId } from './secrets.js';
@@ -29,7 +29,7 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
   // Aborted when the agent goes away or the gateway cuts the call; reaches the upstream socket.
   const abort = new AbortController();
   response.on('close', () => {
-    if (!response.writableFinished) abort.abort();
+    if (!response.writableFinished) abortQuietly(abort);
   });
   let identity: Identity | undefined;
   let call: CallContext;
@@ -73,6 +73,7 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
     const promptTokens = countPromptTokens(parsed.protocol, forwarded);
     admission = await gateway.budgets.admit(call, promptTokens, body.includes('cache_control'), abort.signal);
     call.outputCap = admission.capOutput ? admission.outputTokens : parsed.maxOutputTokens;
+    call.promptTokens = promptTokens;
     let upstreamBody = forwarded;
     if (admission.capOutput) upstreamBody = adapter.capOutput(upstreamBody, admission.outputTokens, upstream.provider);
     // Forward the client's bytes untouched unless metering, the budget or routing changed the body.

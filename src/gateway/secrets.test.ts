@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hashToken, newToken, tokensMatch } from './secrets.js';
+import { hashToken, newId, newToken, tokensMatch } from './secrets.js';
 
 describe('token comparison', () => {
   it('matches only the same token, whatever the lengths and wherever they differ', () => {
@@ -17,5 +17,14 @@ describe('token comparison', () => {
     expect(hashToken('a')).toHaveLength(64);
     expect(hashToken('a'.repeat(10_000))).toHaveLength(64);
     expect(hashToken('a')).not.toBe(hashToken('b'));
+  });
+});
+
+describe('ids', () => {
+  it('are unique across many refills of their random pool, and safe in URLs', () => {
+    const ids = new Set<string>();
+    for (let i = 0; i < 20_000; i++) ids.add(newId('call'));
+    expect(ids.size).toBe(20_000);
+    for (const id of [...ids].slice(0, 500)) expect(id).toMatch(/^call_[A-Za-z0-9]{12}$/);
   });
 });

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, randomFillSync, timingSafeEqual } from 'node:crypto';
 
 /** Secrets are stored and compared only as SHA-256 digests; the plain token is shown once. */
 export function hashToken(token: string): string {
@@ -9,8 +9,22 @@ export function newToken(prefix: 'it_run' | 'it_key' | 'it_admin'): string {
   return `${prefix}_${randomBytes(24).toString('base64url')}`;
 }
 
+/**
+ * Ids (of calls, runs, approvals…) name things; they are not secrets, tokens are. Every model
+ * call takes one, so their randomness comes from a pool filled 455 ids at a time: a system
+ * call per id was 2% of the gateway's CPU under load.
+ */
+const ID_BYTES = 9;
+const idPool = Buffer.alloc(ID_BYTES * 455);
+let idPoolOffset = idPool.length;
+
 export function newId(prefix: string): string {
-  return `${prefix}_${randomBytes(9).toString('base64url').replace(/[-_]/g, 'x')}`;
+  if (idPoolOffset === idPool.length) {
+    randomFillSync(idPool);
+    idPoolOffset = 0;
+  }
+  const bytes = idPool.toString('base64url', idPoolOffset, (idPoolOffset += ID_BYTES));
+  return `${prefix}_${bytes.replace(/[-_]/g, 'x')}`;
 }
 
 /** Compares a presented token with a known one in time that does not depend on where they differ. */

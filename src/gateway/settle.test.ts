@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { countTextTokens } from '../core/tokenizer.js';
+import { countPromptTokens, countTextTokens } from '../core/tokenizer.js';
 import type { RunRecord } from '../stores/ledger.js';
 import { priceCall, type CallContext, type CallOutcome } from './settle.js';
 
@@ -33,5 +33,19 @@ describe('estimated output', () => {
   it('is the count of what was delivered when no cap was set', () => {
     const record = priceCall(call(undefined), malformed);
     expect(record.outputTokens).toBe(countTextTokens(malformed.deliveredOutput));
+  });
+});
+
+describe('estimated prompt', () => {
+  const cut: CallOutcome = { ...malformed, status: 'cut', httpStatus: 409, errorCode: 'run_stopped', deliveredOutput: 'partial answer' };
+
+  it('reuses the count taken at admission instead of tokenizing the prompt again', () => {
+    const admitted = { ...call(100), promptTokens: 1234 };
+    expect(priceCall(admitted, cut).inputTokens).toBe(1234);
+  });
+
+  it('counts the forwarded prompt when admission left no count', () => {
+    const fresh = call(100);
+    expect(priceCall(fresh, cut).inputTokens).toBe(countPromptTokens('openai-chat', fresh.request.upstreamBody));
   });
 });

@@ -24,6 +24,11 @@ export interface CallContext {
    * the budget set): an estimate of output is never above it, because no provider bills more.
    */
   outputCap?: number | undefined;
+  /**
+   * The forwarded prompt's tokens as counted at admission: an estimate reuses them rather
+   * than tokenizing the prompt again (a stop estimates every call it cuts, at once).
+   */
+  promptTokens?: number | undefined;
   /** The output contract that judges this call, when the request carries or names one. */
   contract?: ExpectedOutput | undefined;
   /** Set by the library on retries and escalations (x-intime-attempt, x-intime-retry-of). */
@@ -68,7 +73,7 @@ export function priceCall(call: CallContext, outcome: CallOutcome): CallRecord {
     const reportedPrompt = outcome.reported &&
       outcome.reported.inputTokens + outcome.reported.cacheReadTokens + outcome.reported.cacheWriteTokens > 0;
     usage = {
-      inputTokens: reportedPrompt ? outcome.reported!.inputTokens : countPromptTokens(call.request.protocol, call.request.upstreamBody),
+      inputTokens: reportedPrompt ? outcome.reported!.inputTokens : call.promptTokens ?? countPromptTokens(call.request.protocol, call.request.upstreamBody),
       cacheReadTokens: reportedPrompt ? outcome.reported!.cacheReadTokens : 0,
       cacheWriteTokens: reportedPrompt ? outcome.reported!.cacheWriteTokens : 0,
       // What was delivered is counted with our tokenizer; a malformed body counts its JSON syntax

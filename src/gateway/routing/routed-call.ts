@@ -165,6 +165,7 @@ async function startAttempt(
   const promptTokens = countPromptTokens(parsed.protocol, attemptRequest.upstreamBody);
   const admission = await gateway.budgets.admit(call, promptTokens, body.includes('cache_control'), abort.signal);
   call.outputCap = admission.capOutput ? admission.outputTokens : parsed.maxOutputTokens;
+  call.promptTokens = promptTokens;
   let upstreamBody = attemptRequest.upstreamBody;
   if (admission.capOutput) upstreamBody = adapter.capOutput(upstreamBody, admission.outputTokens, upstream.provider);
   const requestBody = JSON.stringify({ ...upstreamBody, model: upstream.model });
