@@ -113,7 +113,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
   if (options.simUrl) config = simulatedProviders(config, options.simUrl);
   const log = options.log ?? createLogger();
   const replicaId = options.replicaId ?? newId('replica');
-  const ledger: LedgerStore = isPostgresUrl(options.db) ? await PgLedger.open(options.db!) : new SqliteLedger(options.db ?? join(dataDir, 'ledger.db'));
+  const ledger: LedgerStore = isPostgresUrl(options.db) ? await PgLedger.open(options.db!) : new SqliteLedger(options.db ?? join(dataDir, 'ledger.db'), { onWarning: (message) => log.warn(message) });
   const shared = openSharedStores(options, replicaId);
   const { token: adminToken, generated } = resolveAdminToken(options.adminToken, dataDir);
   const prices = loadPriceTable(config);

@@ -7,11 +7,14 @@ import type {
   Role, RunRecord, RunState, ScopeRef, SpendQuery, SpendRow, SpendTotals, WasteDimension, WasteRow,
 } from './ledger.js';
 import { SqliteContractQueries, WASTE_COLUMNS, wastedFromRow } from './sqlite-contracts.js';
+import { WalCheckpointer } from './sqlite-checkpointer.js';
+import { callValues, INSERT_CALL_SQL, INSERT_RESERVATION_SQL, reservationValues } from './sqlite-inserts.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import { numberOrNull, stringOrNull } from './sqlite-rows.js';
 import { callsWhere } from './calls-window.js';
 
 type Row = Record<string, unknown>;
+interface PendingWrite { write: () => void; resolve: () => void; reject: (error: unknown) => void }
 
 /**
  * The embedded ledger: SQLite in WAL mode. A committed WAL transaction survives the
@@ -26,39 +29,35 @@ export class SqliteLedger implements LedgerStore {
   private readonly insertCall: Database.Statement;
   private readonly deleteReservation: Database.Statement;
   private readonly insertReservation: Database.Statement;
-  private readonly recordCallTransaction: (call: Record<string, unknown>) => void;
+  private readonly commitBatch: (batch: PendingWrite[]) => void;
   private readonly selectRunByToken: Database.Statement;
   private readonly selectKeyByToken: Database.Statement;
   private readonly contracts: SqliteContractQueries;
-  private pendingWrites: { write: () => void; resolve: () => void; reject: (error: unknown) => void }[] = [];
+  private pendingWrites: PendingWrite[] = [];
+  /** Runs WAL checkpoints in a worker thread (none for an in-memory database). */
+  readonly checkpointer: WalCheckpointer | undefined;
 
-  constructor(path: string, options: { durability?: 'process' | 'fsync' } = {}) {
+  constructor(path: string, options: { durability?: 'process' | 'fsync'; onWarning?: (message: string) => void } = {}) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${options.durability === 'fsync' ? 'FULL' : 'NORMAL'}`);
     this.db.pragma('busy_timeout = 5000');
+    if (path !== ':memory:') {
+      this.db.pragma('wal_autocheckpoint = 0');
+      // A WAL that grew under a burst is cut back once a checkpoint has emptied it.
+      this.db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
+      this.checkpointer = new WalCheckpointer(path, {
+        fallBack: () => this.db.pragma('wal_autocheckpoint = 1000'),
+        restart: () => this.db.pragma('wal_checkpoint(RESTART)'),
+      }, options.onWarning ?? ((message) => process.emitWarning(message)));
+    }
     this.migrate();
-    this.insertCall = this.db.prepare(`INSERT INTO calls (
-      id, run_id, key_id, project, step, agent, provider, model, protocol, stream,
-      input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens,
-      cost, estimated, status, http_status, error_code, upstream_request_id, started_at, latency_ms, ttft_ms,
-      contract_verdict, contract_name, contract_version, contract_violation, attempt, retry_of, route_policy,
-      precedents_injected, precedent_tokens
-    ) VALUES (
-      @id, @runId, @keyId, @project, @step, @agent, @provider, @model, @protocol, @stream,
-      @inputTokens, @cacheReadTokens, @cacheWriteTokens, @outputTokens, @reasoningTokens,
-      @cost, @estimated, @status, @httpStatus, @errorCode, @upstreamRequestId, @startedAt, @latencyMs, @timeToFirstTokenMs,
-      @contractVerdict, @contractName, @contractVersion, @contractViolation, @attempt, @retryOf, @routePolicy,
-      @precedentsInjected, @precedentTokens
-    )`);
+    this.insertCall = this.db.prepare(INSERT_CALL_SQL);
     this.deleteReservation = this.db.prepare('DELETE FROM reservations WHERE id = ?');
-    this.insertReservation = this.db.prepare(`INSERT INTO reservations
-      (id, run_id, key_id, project, step, agent, provider, model, protocol, stream, prompt_tokens, reserved, created_at)
-      VALUES (@id, @runId, @keyId, @project, @step, @agent, @provider, @model, @protocol, @stream, @promptTokens, @reserved, @createdAt)`);
-    this.recordCallTransaction = this.db.transaction((call: Record<string, unknown>) => {
-      this.insertCall.run(call);
-      this.deleteReservation.run(call.id);
+    this.insertReservation = this.db.prepare(INSERT_RESERVATION_SQL);
+    this.commitBatch = this.db.transaction((batch: PendingWrite[]) => {
+      for (const pending of batch) pending.write();
     });
     this.selectRunByToken = this.db.prepare('SELECT * FROM runs WHERE token_hash = ?').safeIntegers(true);
     this.selectKeyByToken = this.db.prepare('SELECT * FROM keys WHERE token_hash = ?');
@@ -118,14 +117,13 @@ export class SqliteLedger implements LedgerStore {
   }
 
   async recordCall(call: CallRecord): Promise<void> {
-    const row = {
-      ...call, stream: call.stream ? 1 : 0, estimated: call.estimated ? 1 : 0,
-      contractVerdict: call.contractVerdict ?? 'none', contractName: call.contractName ?? null, contractVersion: call.contractVersion ?? null,
-      contractViolation: call.contractViolation ?? null, attempt: call.attempt ?? 1, retryOf: call.retryOf ?? null, routePolicy: call.routePolicy ?? null,
-      precedentsInjected: call.precedentsInjected && call.precedentsInjected.length > 0 ? JSON.stringify(call.precedentsInjected) : null,
-      precedentTokens: call.precedentTokens ?? 0,
-    };
-    return this.commitSoon(() => this.recordCallTransaction(row));
+    const values = callValues(call);
+    // Not a transaction of its own: inside the group commit's, a nested one is a savepoint,
+    // which cost more than the two statements. A batch that fails is retried write by write.
+    return this.commitSoon(() => {
+      this.insertCall.run(values);
+      this.deleteReservation.run(call.id);
+    });
   }
 
   /**
@@ -145,15 +143,15 @@ export class SqliteLedger implements LedgerStore {
     this.pendingWrites = [];
     if (batch.length === 0) return;
     try {
-      this.db.transaction(() => {
-        for (const pending of batch) pending.write();
-      })();
+      this.commitBatch(batch);
+      this.checkpointer?.noteCommit();
       for (const pending of batch) pending.resolve();
     } catch {
       // One bad write must not sink the others: retry each alone, failing only its caller.
       for (const pending of batch) {
         try {
           this.db.transaction(pending.write)();
+          this.checkpointer?.noteCommit();
           pending.resolve();
         } catch (error) {
           pending.reject(error);
@@ -188,8 +186,8 @@ export class SqliteLedger implements LedgerStore {
   }
 
   async putReservation(reservation: ReservationRecord): Promise<void> {
-    const row = { ...reservation, stream: reservation.stream ? 1 : 0 };
-    return this.commitSoon(() => this.insertReservation.run(row));
+    const values = reservationValues(reservation);
+    return this.commitSoon(() => this.insertReservation.run(values));
   }
 
   async listReservations(): Promise<ReservationRecord[]> {
@@ -326,6 +324,7 @@ export class SqliteLedger implements LedgerStore {
 
   async close(): Promise<void> {
     this.flushWrites();
+    await this.checkpointer?.close();
     this.db.close();
   }
 }
