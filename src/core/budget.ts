@@ -164,6 +164,23 @@ export class BudgetBook {
     return this.reservations.size;
   }
 
+  /**
+   * Drops a scope no open reservation holds, so a long-lived process does not keep every
+   * run it ever saw; its next use defines it again from the ledger. False when it is held.
+   */
+  forget(scope: ScopeId): boolean {
+    const state = this.scopes.get(scope);
+    if (!state) return true;
+    if (state.reserved.calls > 0 || state.reserved.money > 0n || state.reserved.tokens > 0) return false;
+    this.scopes.delete(scope);
+    return true;
+  }
+
+  /** How many scopes this book holds. */
+  size(): number {
+    return this.scopes.size;
+  }
+
   private roll(state: ScopeState, now: number): void {
     rollWindow(state, now);
   }

@@ -37,6 +37,14 @@ export interface BudgetOptions {
   store?: BudgetStore;
   /** When the shared store is unreachable: refuse calls (default) or admit them unmetered, loudly. */
   onStoreFailure?: 'closed' | 'open';
+  /**
+   * How long this process keeps what it knows of a run (its record, its budget scope) after
+   * its last call: a live run, default 15 minutes; an ended one, default 1 minute. Forgotten
+   * runs come back from the ledger on their next call or read. Checked every `sweepMs` (60 s).
+   */
+  idleRunMs?: number;
+  endedRunMs?: number;
+  sweepMs?: number;
 }
 
 /** What a run's clock shows: spend including sub-runs, and what is left after reservations. */
@@ -84,6 +92,9 @@ export class BudgetKeeper {
   private signals: RunSignals | undefined;
   private lastOpenWarning = 0;
   private readonly recheckScheduled = new Set<ScopeId>();
+  /** When each tracked run last admitted or settled a call here (or was loaded). */
+  private readonly lastActive = new Map<string, number>();
+  private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly ledger: LedgerStore,
@@ -106,11 +117,14 @@ export class BudgetKeeper {
     this.budgets = new Map((await this.ledger.listBudgets()).map((budget) => [budget.scope, budget]));
     // Deadlines act even on runs that make no call: arm the timers of every running run.
     for (const run of await this.ledger.listRuns({ limit: 100_000, state: 'running' })) this.track(run);
+    this.sweepTimer = setInterval(() => this.forgetIdleRuns(), this.options.sweepMs ?? 60_000);
+    this.sweepTimer.unref();
   }
 
   /** Starts watching a new (or restored) run: its deadline fires whether or not it calls. */
   track(run: RunRecord): void {
     this.runs.set(run.id, run);
+    this.lastActive.set(run.id, this.now());
     this.watchDeadline(run);
     this.events.emit('run-tracked', run);
   }
@@ -137,6 +151,7 @@ export class BudgetKeeper {
       const cached = this.runs.get(id);
       if (cached) return cached;
       this.runs.set(id, run);
+      this.lastActive.set(id, this.now());
       const ended = this.endedElsewhere.get(id);
       if (ended) {
         this.endedElsewhere.delete(id);
@@ -172,6 +187,7 @@ export class BudgetKeeper {
       await this.pauses.hold(paused.id, this.options.pauseHoldMs, signal);
     }
     const now = this.now();
+    for (const run of chain) this.lastActive.set(run.id, now);
     const requested = call.request.maxOutputTokens;
     const maxOutputTokens = requested ?? this.options.defaultMaxOutputTokens;
     const worst = worstCaseOf(call.price, promptTokens, writesCache);
@@ -233,6 +249,7 @@ export class BudgetKeeper {
    * reached zero. Never throws: a store that is away takes the settlement when it is back.
    */
   async settle(record: CallRecord): Promise<void> {
+    if (record.runId !== null && this.lastActive.has(record.runId)) this.lastActive.set(record.runId, this.now());
     await this.charge(record);
     this.events.emit('call-settled', record);
   }
@@ -472,6 +489,35 @@ export class BudgetKeeper {
     for (const timer of this.deadlines.values()) clearTimeout(timer);
     this.deadlines.clear();
     if (this.retryTimer) clearInterval(this.retryTimer);
+    clearInterval(this.sweepTimer);
+  }
+
+  /** How many runs this process holds in memory (for tests and the curious). */
+  trackedRuns(): number {
+    return this.runs.size;
+  }
+
+  /**
+   * Forgets runs nobody has used for a while, so a gateway that has seen millions of runs
+   * holds only the ones at work. A run with a call in flight, calls held by a pause, or a
+   * deadline still to fire stays; so does one whose scope a reservation still holds.
+   */
+  forgetIdleRuns(): number {
+    const now = this.now();
+    let forgotten = 0;
+    for (const [id, run] of this.runs) {
+      const idleFor = now - (this.lastActive.get(id) ?? 0);
+      const keepFor = isLive(run.state) ? this.options.idleRunMs ?? 15 * 60_000 : this.options.endedRunMs ?? 60_000;
+      if (idleFor < keepFor || this.deadlines.has(id) || this.inflight.count(id) > 0 || this.pauses.holding(id)) continue;
+      if (!this.store.forget(`run:${id}`)) continue;
+      this.runs.delete(id);
+      this.lastActive.delete(id);
+      forgotten++;
+    }
+    // A signal for a run never loaded here matters only to a load racing it.
+    for (const [id, signal] of this.endedElsewhere) if (now - signal.at > (this.options.endedRunMs ?? 60_000)) this.endedElsewhere.delete(id);
+    if (forgotten > 0) this.log.debug('forgot idle runs', { forgotten, tracked: this.runs.size });
+    return forgotten;
   }
 
   private async scopesOf(identity: Identity, chain: RunRecord[], now: number): Promise<ScopeId[]> {

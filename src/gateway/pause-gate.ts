@@ -13,6 +13,11 @@ interface HeldCall {
 export class PauseGate {
   private readonly held = new Map<string, HeldCall[]>();
 
+  /** Whether calls of this run are waiting here. */
+  holding(runId: string): boolean {
+    return (this.held.get(runId)?.length ?? 0) > 0;
+  }
+
   hold(runId: string, holdMs: number, signal: AbortSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const queue = this.held.get(runId) ?? [];

@@ -29,6 +29,12 @@ export interface BudgetStore {
   remaining(scope: ScopeId, now: number): Promise<Limits>;
   /** The scope's state as this process last saw it, without I/O (for response headers). */
   lastKnown(scope: ScopeId, now: number): ScopeState | undefined;
+  /**
+   * Forgets what this process knows of a scope it no longer uses (an idle or ended run), unless
+   * a reservation of this process still holds it; the next use declares it again. A shared
+   * store's counters stay where they are: only this process's copy goes. False when held.
+   */
+  forget(scope: ScopeId): boolean;
   close(): Promise<void>;
 }
 
@@ -66,6 +72,10 @@ export class EmbeddedBudgetStore implements BudgetStore {
   async remaining(scope: ScopeId, now: number): Promise<Limits> {
     const state = this.book.state(scope, now);
     return state ? remainingOf(state) : { ...NO_LIMITS };
+  }
+
+  forget(scope: ScopeId): boolean {
+    return this.book.forget(scope);
   }
 
   lastKnown(scope: ScopeId, now: number): ScopeState | undefined {

@@ -157,6 +157,14 @@ export class RedisBudgetStore implements BudgetStore {
     return state ? remainingOf(state) : { ...NO_LIMITS };
   }
 
+  forget(scope: ScopeId): boolean {
+    // The counters in Redis stay (they are the authority); the keeper asks only for scopes
+    // with no call of this replica in flight.
+    this.cache.delete(scope);
+    this.defined.delete(scope);
+    return true;
+  }
+
   lastKnown(scope: ScopeId, now: number): ScopeState | undefined {
     const cached = this.cache.get(scope);
     if (!cached) return undefined;
