@@ -10,13 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { call, ErrorLog, newPool, percentile, prepare, throughput, type CallShape, type Target } from './load.js';
-import { startServer, stopServers } from './processes.js';
+import { serverArgs, startServer, stopServers } from './processes.js';
 
 const ADMIN = 'it_admin_floor-bench';
 const scratch = mkdtempSync(join(tmpdir(), 'intime-floor-'));
-const sim = await startServer('sim', ['--import', 'tsx', 'bench/servers/sim.ts']);
+const sim = await startServer('sim', serverArgs('sim'));
 const bare = await startServer('bare-proxy', ['bench/servers/bare-proxy.mjs', sim.url]);
-const intime = await startServer('intime', ['--import', 'tsx', 'bench/servers/intime.ts', sim.url, join(scratch, 'data')], { env: { INTIME_ADMIN_TOKEN: ADMIN, INTIME_LOG: 'error' } });
+const intime = await startServer('intime', [...serverArgs('intime'), sim.url, join(scratch, 'data')], { env: { INTIME_ADMIN_TOKEN: ADMIN, INTIME_LOG: 'error' } });
 try {
   const created = await request(`${intime.url}/api/runs`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` }, body: '{}' });
   const { token } = (await created.body.json()) as { token: string };

@@ -28,7 +28,7 @@ import {
   type CallShape, type Outcome, type PreparedCall, type Target, type ThroughputResult,
 } from './load.js';
 import {
-  cpuTimeMs, killAllNow, listeningAddresses, memoryOf, REPO_ROOT, RssSampler, runningServers, startServer, stopAll, stopServers, type ServerProcess,
+  cpuTimeMs, FROM_SOURCE, killAllNow, listeningAddresses, memoryOf, REPO_ROOT, RssSampler, runningServers, serverArgs, startServer, stopAll, stopServers, type ServerProcess,
 } from './processes.js';
 
 const intEnv = (name: string, fallback: number) => {
@@ -94,10 +94,10 @@ async function main(): Promise<void> {
   log(`bench: ${cpus().length} CPUs; sim, InTime and Portkey each in their own process, load generator in this one`);
 
   // --- servers -----------------------------------------------------------------------------
-  const sim = await startServer('sim', ['--import', 'tsx', 'bench/servers/sim.ts']);
+  const sim = await startServer('sim', serverArgs('sim'));
   const intime = await startServer(
     'intime',
-    ['--import', 'tsx', ...(CPU_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), 'bench/servers/intime.ts', sim.url, join(scratch, 'intime-data')],
+    [...serverArgs('intime', CPU_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), sim.url, join(scratch, 'intime-data')],
     { env: { INTIME_ADMIN_TOKEN: ADMIN_TOKEN, INTIME_LOG: 'error' } },
   );
   const portkeyEntry = join(REPO_ROOT, 'node_modules/@portkey-ai/gateway/build/start-server.js');
@@ -147,7 +147,7 @@ async function main(): Promise<void> {
   }
 
   await sanityCheck(targets);
-  const tsxOverheadMiB = await tsxOverhead();
+  const tsxOverheadMiB = FROM_SOURCE ? await tsxOverhead() : undefined;
   const idle = snapshotMemory([sim, intime, portkey]);
   const errors = new ErrorLog();
   const sampler = new RssSampler([sim, intime, portkey]);
@@ -230,7 +230,7 @@ async function main(): Promise<void> {
     loopback: { listening: loopback, portkeyBinding: 'node --import bench/servers/loopback-guard.mjs: net.Server#listen forced to 127.0.0.1', blockedOutbound: Object.fromEntries([sim, intime, portkey].map((server) => [server.name, server.blockedConnections])) },
     latencyMs: latency,
     throughputRps: throughputReport,
-    memory: { ...memory, tsxLoaderOverheadMiB: round(tsxOverheadMiB, 1) },
+    memory: { ...memory, tsxLoaderOverheadMiB: tsxOverheadMiB === undefined ? null : round(tsxOverheadMiB, 1) },
     targets: targetRows,
     errors: Object.fromEntries([...errors.count.entries()].map(([path, count]) => [path, { count, sample: errors.samples.get(path) }])),
     durationSeconds: round(elapsed / 1000, 1),
@@ -248,8 +248,8 @@ async function main(): Promise<void> {
 // --- measurement helpers -------------------------------------------------------------------
 
 /**
- * The sim and InTime run from source under the tsx loader (a worker thread plus esbuild), Portkey
- * from its plain-JS build: the RSS of an idle server with and without tsx tells what that adds.
+ * With BENCH_FROM_SOURCE=1 the sim and InTime run from source under the tsx loader (a worker
+ * thread plus esbuild): the RSS of an idle server with and without tsx tells what that adds.
  */
 async function tsxOverhead(): Promise<number> {
   const withTsx = await startServer('idle-tsx', ['--import', 'tsx', 'bench/servers/idle.mjs']);
@@ -423,7 +423,7 @@ async function collectProfiles(): Promise<Array<{ file: string; summary: Profile
   // The profile is written when the InTime process exits: stop the servers first.
   await cleanup();
   if (!existsSync(profileDir)) return [];
-  // One file per thread (tsx runs its loader in a worker): keep the busiest, the main thread.
+  // One file per thread (tsx's loader, the WAL checkpointer): keep the busiest, the main thread.
   const summaries = readdirSync(profileDir)
     .filter((name) => name.endsWith('.cpuprofile'))
     .map((name) => ({ file: join(profileDir, name), summary: summarizeProfile(join(profileDir, name), 20) }))
@@ -439,7 +439,7 @@ function printReport(
   tputReport: ThroughputReport,
   shapes: Array<{ key: string; title: string }>,
   memory: Record<string, { pid: number; idleMiB: number; peakUnderLoadMiB: number; afterLoadMiB: number; highWaterMarkMiB: number }>,
-  tsxOverheadMiB: number,
+  tsxOverheadMiB: number | undefined,
   targetRows: TargetRow[],
   errors: ErrorLog,
   elapsed: number,
@@ -505,7 +505,9 @@ function printReport(
     }),
   ));
 
-  out.push(`  The sim and InTime run from source under tsx, which by itself adds ${fixed(tsxOverheadMiB, 1)} MiB to an idle server (measured now); Portkey runs its plain-JS build.`);
+  out.push(tsxOverheadMiB === undefined
+    ? '  All three run their built JavaScript (InTime and the sim from dist/, as `intime serve` does).'
+    : `  The sim and InTime run from source under tsx (BENCH_FROM_SOURCE=1), which by itself adds ${fixed(tsxOverheadMiB, 1)} MiB to an idle server (measured now); Portkey runs its plain-JS build.`);
 
   out.push('', 'Targets (from the issue), InTime; reported, never enforced');
   out.push(table(['target', 'measured', 'result'], targetRows.map((row) => [row.target, row.measured, row.pass ? 'PASS' : 'FAIL'])));

@@ -4,11 +4,27 @@
  * bounded in time, on success, error or signal.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const GUARD = fileURLToPath(new URL('./servers/loopback-guard.mjs', import.meta.url));
+
+/**
+ * The benches run the sim and InTime as the package ships them, from dist/ (`npm run bench`
+ * builds it first), not under tsx: tsx adds a loader thread, and turns on source maps, which
+ * made every formatted error stack parse a map. BENCH_FROM_SOURCE=1 runs src/ under tsx.
+ */
+export const FROM_SOURCE = process.env.BENCH_FROM_SOURCE === '1';
+
+/** Node arguments that start bench/servers/<name>.mjs, from dist/ or (BENCH_FROM_SOURCE=1) src/. */
+export function serverArgs(name: 'sim' | 'intime', extraNodeArgs: string[] = []): string[] {
+  if (!FROM_SOURCE && !existsSync(join(REPO_ROOT, 'dist/gateway/gateway.js'))) {
+    throw new Error('dist/ is missing: run `npm run build` (npm run bench does), or set BENCH_FROM_SOURCE=1');
+  }
+  return [...(FROM_SOURCE ? ['--import', 'tsx'] : []), ...extraNodeArgs, `bench/servers/${name}.mjs`];
+}
 
 export interface ServerProcess {
   name: string;

@@ -10,16 +10,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { ErrorLog, prepare, throughput, type Target } from './load.js';
-import { cpuTimeMs, startServer, stopServers } from './processes.js';
+import { cpuTimeMs, serverArgs, startServer, stopServers } from './processes.js';
 
 const ADMIN = 'it_admin_profile';
 const concurrency = Number(process.env.PROFILE_CONCURRENCY ?? 64);
 const windowMs = Number(process.env.PROFILE_MS ?? 8000);
 const stream = process.env.PROFILE_STREAM === '1';
 const profileDir = mkdtempSync(join(tmpdir(), 'intime-prof-'));
-const sim = await startServer('sim', ['--import', 'tsx', 'bench/servers/sim.ts']);
+const sim = await startServer('sim', serverArgs('sim'));
 const profiling = process.env.PROFILE_OFF !== '1';
-const intime = await startServer('intime', [...(profiling ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), '--import', 'tsx', 'bench/servers/intime.ts', sim.url, join(profileDir, 'data')], { env: { INTIME_ADMIN_TOKEN: ADMIN, INTIME_LOG: 'error' } });
+const intime = await startServer('intime', [...serverArgs('intime', profiling ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), sim.url, join(profileDir, 'data')], { env: { INTIME_ADMIN_TOKEN: ADMIN, INTIME_LOG: 'error' } });
 try {
   const created = await request(`${intime.url}/api/runs`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` }, body: process.env.PROFILE_BUDGET ? JSON.stringify({ budgetUsd: 1000 }) : '{}' });
   const { token } = (await created.body.json()) as { token: string };

@@ -3,7 +3,7 @@ import { GatewayError } from '../protocols/errors.js';
 import { abortQuietly, InFlightCalls, trackCuts } from './inflight.js';
 
 describe('cutting a call', () => {
-  it('tells the relay at once and aborts the upstream request a turn later, with the reason', async () => {
+  it('tells the relay at once and aborts the upstream request a turn later', async () => {
     const inflight = new InFlightCalls();
     const abort = new AbortController();
     const tracking = trackCuts(inflight, ['run_child', 'run_parent'], 'call_1', abort);
@@ -16,7 +16,6 @@ describe('cutting a call', () => {
     expect(abort.signal.aborted).toBe(false);
     await new Promise((resolve) => setImmediate(resolve));
     expect(abort.signal.aborted).toBe(true);
-    expect(abort.signal.reason).toBe(reason);
     tracking.stop();
     expect(inflight.count()).toBe(0);
   });

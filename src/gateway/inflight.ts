@@ -65,7 +65,8 @@ export function trackCuts(inflight: InFlightCalls, runIds: string[], id: string,
       if (reason) return;
       reason = why;
       listener?.();
-      setImmediate(() => abortQuietly(abort, why));
+      // Without the cut's error as the abort's reason: undici's streams would format its stack.
+      setImmediate(() => abortQuietly(abort));
     },
   });
   return { reason: () => reason, onCut: (hook) => { listener = hook; }, stop };
