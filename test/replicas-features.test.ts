@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSim, type SimServer } from '../src/sim/index.js';
 import { ADMIN, admin, client, Cluster, PG_URL, REDIS_URL, type Replica, type RunView as SharedRunView } from './replicas.js';
@@ -130,5 +131,28 @@ describe.skipIf(!ready)('contracts, waste, forecasts and the dashboard on a Post
     const remaining = /intime_budget_remaining_usd\{scope="project:series",window="[a-z]+"\} (\S+)/.exec(metrics);
     expect(remaining, metrics.slice(0, 2000)).not.toBeNull();
     expect(Number(remaining![1])).toBeCloseTo(10 - spent, 9);
+  }, 60_000);
+
+  it('an ended run\'s budget counters leave Redis a day later; a replica that reads it afterwards rebuilds them from the ledger', async () => {
+    const run = await admin<{ id: string; token: string }>(a, 'POST', '/api/runs', { name: 'retired', budgetUsd: 1 });
+    await client(b, run.token).chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] });
+    await admin(a, 'POST', `/api/runs/${run.id}/stop`, {});
+    const redis = new Redis(REDIS_URL!);
+    try {
+      const key = `${cluster.prefix}scope:run:${run.id}`;
+      const ttl = await redis.pttl(key);
+      expect(ttl).toBeGreaterThan(86_000_000);
+      expect(ttl).toBeLessThanOrEqual(86_400_000);
+      // A day later the counters are gone; a replica that never saw the run reads its spend from the ledger.
+      await redis.del(key);
+      const spentBefore = (await admin<RunView>(b, 'GET', `/api/runs/${run.id}`)).spentUsd;
+      const c = await cluster.start('c');
+      const view = await admin<RunView>(c, 'GET', `/api/runs/${run.id}`);
+      expect(view).toMatchObject({ state: 'stopped', spentUsd: spentBefore, reservedUsd: '0' });
+      expect(Number(view.spentUsd)).toBeGreaterThan(0);
+      expect(await redis.pttl(key)).toBeGreaterThan(0);
+    } finally {
+      redis.disconnect();
+    }
   }, 60_000);
 });

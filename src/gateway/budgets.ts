@@ -45,6 +45,8 @@ export interface BudgetOptions {
   idleRunMs?: number;
   endedRunMs?: number;
   sweepMs?: number;
+  /** How long a shared (Redis) store keeps an ended run's counters; default a day. */
+  retiredScopeMs?: number;
 }
 
 /** What a run's clock shows: spend including sub-runs, and what is left after reservations. */
@@ -353,7 +355,15 @@ export class BudgetKeeper {
     } catch {
       return this.clock({ kind: 'run', run });
     }
+    // Read back after it ended (and its counters were dropped): defined again, and dropped again.
+    if (!isLive(run.state)) await this.retireScope(run.id);
     return clockOf(await this.scopeState(scope));
+  }
+
+  /** An ended run's budget counters leave a shared store a day later; the ledger keeps its spend. */
+  private async retireScope(runId: string): Promise<void> {
+    await this.store.retire(`run:${runId}`, this.options.retiredScopeMs ?? 86_400_000)
+      .catch((error: Error) => this.log.warn('could not retire a run\'s budget counters', { run: runId, error: error.message }));
   }
 
   clockHeaders(identity: Identity): Record<string, string> {
@@ -381,6 +391,7 @@ export class BudgetKeeper {
     // already) before the rest: persisting the state, the events and the stop's answer.
     await new Promise((resolve) => setImmediate(resolve));
     await this.ledger.setRunState(runId, state, reason, at);
+    await this.retireScope(runId);
     this.log.info('run ended', { run: runId, state, reason, callsCut: cut });
     this.events.emit('run-ended', { runId, state, reason } satisfies RunEndedEvent);
     for (const child of await this.ledger.listChildRuns(runId)) {

@@ -35,6 +35,11 @@ export interface BudgetStore {
    * store's counters stay where they are: only this process's copy goes. False when held.
    */
   forget(scope: ScopeId): boolean;
+  /**
+   * A scope that takes no more calls (an ended run): a shared store drops its counters after
+   * `afterMs`, so Redis does not keep every run ever made; the ledger rebuilds them if asked.
+   */
+  retire(scope: ScopeId, afterMs: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -77,6 +82,9 @@ export class EmbeddedBudgetStore implements BudgetStore {
   forget(scope: ScopeId): boolean {
     return this.book.forget(scope);
   }
+
+  /** In this process, forgetting idle scopes is enough. */
+  async retire(): Promise<void> {}
 
   lastKnown(scope: ScopeId, now: number): ScopeState | undefined {
     const state = this.book.state(scope, now);

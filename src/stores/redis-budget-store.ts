@@ -165,6 +165,11 @@ export class RedisBudgetStore implements BudgetStore {
     return true;
   }
 
+  async retire(scope: ScopeId, afterMs: number): Promise<void> {
+    // A reservation that still reaches it finds it missing and redefines it from the ledger.
+    await this.call(() => this.redis.pexpire(this.scopeKey(scope), afterMs));
+  }
+
   lastKnown(scope: ScopeId, now: number): ScopeState | undefined {
     const cached = this.cache.get(scope);
     if (!cached) return undefined;
