@@ -49,7 +49,9 @@ try {
   const toUpstreamClose: number[] = [];
   // Round 0 is the process's first stop: its code paths (cutting, error events, undici's abort)
   // run for the first time, unoptimized. It is reported on its own, not mixed into the p99.
-  const cold = { lastByte: [] as number[], upstreamClose: [] as number[] };
+  const cold = { lastByte: [] as number[], upstreamClose: [] as number[], inGateway: [] as number[] };
+  // The gateway's own count, from its stop answer: request received to the last cut call's error sent.
+  const inGateway: number[] = [];
   // Each round's slowest stream: one slow round (a GC, the machine busy elsewhere) is a fifth of the samples.
   const roundWorst: number[] = [];
   for (let round = 0; round <= 5; round++) {
@@ -66,7 +68,8 @@ try {
     while (simActiveStreams < 32) await new Promise((resolve) => setTimeout(resolve, 5));
     await new Promise((resolve) => setTimeout(resolve, 200));
     const stopAt = wallNow();
-    await admin(`/api/runs/${run.id}/stop`, { note: 'bench' });
+    const ack = (await admin(`/api/runs/${run.id}/stop`, { note: 'bench' })) as unknown as { stop?: { endedInMs: number } };
+    (round === 0 ? cold.inGateway : inGateway).push(ack.stop?.endedInMs ?? NaN);
     const lastBytes = await Promise.all(streams);
     for (let i = 0; i < 100 && closes.length < 32; i++) await new Promise((resolve) => setTimeout(resolve, 10));
     sim.child.off('message', onClose);
@@ -77,7 +80,8 @@ try {
   console.log('\nStop latency, 32 concurrent streams x 5 rounds after a first (cold) one, ms from the stop request (target p99 <= 20):');
   console.log(`  to the last byte at the agent   p50 ${percentile(toLastByte, 50).toFixed(2)}  p99 ${percentile(toLastByte, 99).toFixed(2)}  (n=${toLastByte.length}; each round's last: ${roundWorst.map((ms) => ms.toFixed(1)).join(', ')})`);
   console.log(`  to the upstream socket closing  p50 ${percentile(toUpstreamClose, 50).toFixed(2)}  p99 ${percentile(toUpstreamClose, 99).toFixed(2)}  (n=${toUpstreamClose.length})`);
-  console.log(`  the process's first stop (cold, not in the above): last byte p50 ${percentile(cold.lastByte, 50).toFixed(2)} max ${Math.max(...cold.lastByte).toFixed(2)}; upstream closed p50 ${percentile(cold.upstreamClose, 50).toFixed(2)} max ${Math.max(...cold.upstreamClose).toFixed(2)}`);
+  console.log(`  inside the gateway, to the last error sent (stop.endedInMs), per round: ${inGateway.map((ms) => ms.toFixed(1)).join(', ')}`);
+  console.log(`  the process's first stop (cold, not in the above): in the gateway ${cold.inGateway[0]?.toFixed(1)}; last byte p50 ${percentile(cold.lastByte, 50).toFixed(2)} max ${Math.max(...cold.lastByte).toFixed(2)}; upstream closed p50 ${percentile(cold.upstreamClose, 50).toFixed(2)} max ${Math.max(...cold.upstreamClose).toFixed(2)}`);
 
   // Added latency of budgets and approval inspection, concurrency 1.
   const measure = async (token: string, n = 1500) => {

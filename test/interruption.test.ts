@@ -37,9 +37,12 @@ describe('stop', () => {
     // Wait until every stream is flowing upstream.
     for (let i = 0; i < 500 && stack.sim.stats().activeStreams < 32; i++) await sleep(20);
     expect(stack.sim.stats().activeStreams).toBeGreaterThanOrEqual(32);
-    const { status } = await stack.admin('POST', `/api/runs/${run.id}/stop`, { note: 'told twice' });
+    const { status, body: ack } = await stack.admin<{ stop?: { callsCut: number; endedInMs: number; allEnded: boolean } }>('POST', `/api/runs/${run.id}/stop`, { note: 'told twice' });
     acknowledgedAt = performance.now();
     expect(status).toBe(200);
+    // Acknowledged once every cut call (the child's too) had sent its agent the error.
+    expect(ack.stop).toMatchObject({ callsCut: 32, allEnded: true });
+    expect(ack.stop!.endedInMs).toBeGreaterThan(0);
     const results = await Promise.all(endings);
     expect(new Set(results)).toEqual(new Set(['run_stopped']));
     expect(contentAfterAck).toEqual([]);

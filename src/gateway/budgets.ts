@@ -57,6 +57,29 @@ export interface Clock {
   limits: Limits;
 }
 
+/** What ending a run did in this process: the calls it cut, and how soon their agents had the error. */
+export interface EndedRun {
+  callsCut: number;
+  /** From the end being decided to the last cut call's response ended (or CUT_WAIT_MS). */
+  endedInMs: number;
+  /** False when some response had not ended within CUT_WAIT_MS (its end is under way). */
+  allEnded: boolean;
+}
+
+/** How long ending a run waits for its cut calls' responses to end before going on. */
+const CUT_WAIT_MS = 250;
+
+/** Whether the promise settled within the time; never rejects. */
+async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), ms); });
+  try {
+    return await Promise.race([promise.then(() => true, () => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export interface RunEndedEvent {
   runId: string;
   state: RunRecord['state'];
@@ -380,23 +403,27 @@ export class BudgetKeeper {
    * next event), held calls are refused; then the state is written. When this resolves,
    * not one more content event reaches any of the run's agents.
    */
-  async endRun(runId: string, state: RunState, reason: string): Promise<void> {
+  async endRun(runId: string, state: RunState, reason: string): Promise<EndedRun | undefined> {
     const run = await this.run(runId);
-    if (!run || run.state === state || !isLive(run.state)) return;
+    if (!run || run.state === state || !isLive(run.state)) return undefined;
+    const started = performance.now();
     const at = this.now();
     const cut = this.endLocally(run, state, reason, at);
     // Tell the other replicas first (they cut within a millisecond), then make it durable.
     await this.publish({ kind: 'ended', runId, state, reason, at });
-    // Let the cut calls settle and end their agents' streams (their ledger writes are queued
-    // already) before the rest: persisting the state, the events and the stop's answer.
-    await new Promise((resolve) => setImmediate(resolve));
+    // The cut calls settle and send their agents the error before the rest (persisting the
+    // state, the events, the stop's answer). A response that cannot end yet (a held answer,
+    // an agent not reading) is under way: the answer does not wait past CUT_WAIT_MS for it.
+    const allEnded = await settledWithin(cut.ended, CUT_WAIT_MS);
+    const endedInMs = performance.now() - started;
     await this.ledger.setRunState(runId, state, reason, at);
     await this.retireScope(runId);
-    this.log.info('run ended', { run: runId, state, reason, callsCut: cut });
+    this.log.info('run ended', { run: runId, state, reason, callsCut: cut.count, endedInMs: Math.round(endedInMs * 100) / 100, allEnded });
     this.events.emit('run-ended', { runId, state, reason } satisfies RunEndedEvent);
     for (const child of await this.ledger.listChildRuns(runId)) {
       await this.endRun(child.id, state, `parent ${runId} ${state}: ${reason}`);
     }
+    return { callsCut: cut.count, endedInMs, allEnded };
   }
 
   /** Pauses a running run: its new calls wait; calls in flight finish. */
@@ -429,7 +456,7 @@ export class BudgetKeeper {
   }
 
   /** New calls refused, calls in flight cut, held calls refused, deadline disarmed: in this process. */
-  private endLocally(run: RunRecord, state: RunState, reason: string, at: number): number {
+  private endLocally(run: RunRecord, state: RunState, reason: string, at: number): { count: number; ended: Promise<void> } {
     const ended: RunRecord = { ...run, state, endedReason: reason, endedAt: at };
     this.runs.set(run.id, ended);
     const error = runEndedError(ended);
@@ -459,7 +486,7 @@ export class BudgetKeeper {
       if (!isLive(run.state)) return;
       const cut = this.endLocally(run, signal.state, signal.reason, signal.at);
       // On one machine (one clock), sinceEndMs is how long the signal took from the replica that acted.
-      this.log.info('run ended by another replica', { run: run.id, state: signal.state, callsCut: cut, sinceEndMs: Date.now() - signal.at });
+      this.log.info('run ended by another replica', { run: run.id, state: signal.state, callsCut: cut.count, sinceEndMs: Date.now() - signal.at });
       this.events.emit('run-ended', { runId: run.id, state: signal.state, reason: signal.reason } satisfies RunEndedEvent);
     } else if (signal.kind === 'paused' && run.state === 'running') {
       this.runs.set(run.id, { ...run, state: 'paused' });

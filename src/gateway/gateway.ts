@@ -175,7 +175,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     onPoliciesChanged: () => void signals?.publish({ kind: 'policies-changed' }).catch(() => undefined),
     config: config.approvals,
     log,
-    stopRun: (runId, reason) => budgets.endRun(runId, 'stopped', reason),
+    stopRun: async (runId, reason) => { await budgets.endRun(runId, 'stopped', reason); },
     audit,
     onChange: (record) => {
       if (!self) return;

@@ -1,9 +1,11 @@
+import type { ServerResponse } from 'node:http';
 import type { GatewayError } from '../protocols/errors.js';
 
 /** A call being relayed, which the gateway can end from outside (deadline, exhaustion, stop). */
 export interface InFlightCall {
   id: string;
-  cut(reason: GatewayError): void;
+  /** Cuts the call; resolves once the agent's response has ended (the error sent) or gone. */
+  cut(reason: GatewayError): Promise<void>;
 }
 
 /**
@@ -28,11 +30,11 @@ export class InFlightCalls {
     };
   }
 
-  /** Cuts every call of the run and its sub-runs; returns how many. */
-  cutRun(runId: string, reason: GatewayError): number {
+  /** Cuts every call of the run and its sub-runs: how many, and when their agents' responses have all ended. */
+  cutRun(runId: string, reason: GatewayError): { count: number; ended: Promise<void> } {
     const calls = [...(this.byRun.get(runId) ?? [])];
-    for (const call of calls) call.cut(reason);
-    return calls.length;
+    const ended = calls.map((call) => call.cut(reason));
+    return { count: calls.length, ended: Promise.all(ended).then(() => undefined) };
   }
 
   count(runId?: string): number {
@@ -56,17 +58,19 @@ export interface CutTracking {
  * agent's response), then aborts the upstream request a turn later: aborting costs about
  * 0.2 ms each in undici, and a stop of many calls should end every agent's stream first.
  */
-export function trackCuts(inflight: InFlightCalls, runIds: string[], id: string, abort: AbortController): CutTracking {
+export function trackCuts(inflight: InFlightCalls, runIds: string[], id: string, abort: AbortController, response: ServerResponse): CutTracking {
   let reason: GatewayError | undefined;
   let listener: (() => void) | undefined;
   const stop = inflight.add(runIds, {
     id,
     cut(why) {
-      if (reason) return;
-      reason = why;
-      listener?.();
-      // Without the cut's error as the abort's reason: undici's streams would format its stack.
-      setImmediate(() => abortQuietly(abort));
+      if (!reason) {
+        reason = why;
+        listener?.();
+        // Without the cut's error as the abort's reason: undici's streams would format its stack.
+        setImmediate(() => abortQuietly(abort));
+      }
+      return responseEnded(response);
     },
   });
   return { reason: () => reason, onCut: (hook) => { listener = hook; }, stop };
@@ -86,4 +90,18 @@ export function abortQuietly(abort: AbortController, reason?: unknown): void {
   } finally {
     Error.stackTraceLimit = limit;
   }
+}
+
+/** Resolves once a response has been handed to the OS in full, or its connection is gone. */
+function responseEnded(response: ServerResponse): Promise<void> {
+  if (response.writableFinished || response.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      response.off('finish', done);
+      response.off('close', done);
+      resolve();
+    };
+    response.on('finish', done);
+    response.on('close', done);
+  });
 }

@@ -26,7 +26,7 @@ export class GatewayMetrics {
     this.calls = new Counter({ name: 'intime_calls_total', help: 'Model calls settled, by outcome', labelNames: [...byCall, 'status'], registers });
     this.waste = new Counter({ name: 'intime_waste_usd_total', help: 'Spend on calls whose contract verdict failed (silent burns), USD', labelNames: byCall, registers });
     this.stopLatency = new Histogram({
-      name: 'intime_stop_latency_seconds', help: 'From a stop request to the run\'s calls cut and new ones refused',
+      name: 'intime_stop_latency_seconds', help: 'From a stop request to the last of the run\'s cut calls having sent its agent the error (this replica)',
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers,
     });
     this.overhead = new Histogram({

@@ -108,7 +108,7 @@ export async function handleModelCall(gateway: Gateway, adapter: ProtocolAdapter
     return record;
   };
 
-  const cuts = trackCuts(gateway.inflight, admission.runIds, call.id, abort);
+  const cuts = trackCuts(gateway.inflight, admission.runIds, call.id, abort, response);
 
   // The gateway's own time: from the request read to forwarding it (parse, price, count, reserve; a paused run's hold too).
   gateway.metrics.observeOverhead((performance.now() - bodyReadAt) / 1000);

@@ -173,7 +173,7 @@ async function startAttempt(
   const attemptAbort = new AbortController();
   const onClientAbort = () => attemptAbort.abort();
   abort.signal.addEventListener('abort', onClientAbort, { once: true });
-  const cuts = trackCuts(gateway.inflight, admission.runIds, call.id, attemptAbort);
+  const cuts = trackCuts(gateway.inflight, admission.runIds, call.id, attemptAbort, response);
   let settling: Promise<CallRecord | undefined> | undefined;
   const settle = (outcome: CallOutcome) => (settling ??= (async () => {
     cuts.stop();
