@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { call, ErrorLog, newPool, percentile, prepare, throughput, type CallShape, type Target } from './load.js';
-import { serverArgs, startServer, stopServers } from './processes.js';
+import { cpuTimeMs, serverArgs, startServer, stopServers } from './processes.js';
 
 const ADMIN = 'it_admin_floor-bench';
 const scratch = mkdtempSync(join(tmpdir(), 'intime-floor-'));
@@ -50,13 +50,21 @@ try {
     console.log(`  ${target.name.padEnd(12)} ${p50.toFixed(3).padStart(6)}  ${percentile(values, 99).toFixed(3).padStart(6)}  ${target.name === 'direct' ? '' : `+${(p50 - direct).toFixed(3)}`}`);
   }
 
-  console.log('\nThroughput at concurrency 64, requests/s (median of 1 s windows over 5 s):');
+  console.log('\nThroughput at concurrency 64, requests/s (median of 1 s windows over 5 s), and the CPU each server spent per call:');
   const rps: Record<string, number> = {};
-  for (const target of targets) rps[target.name] = (await throughput(prepare(target, shape), 64, 500, 5000, errors)).rpsMedian;
+  const cpuPerCall: Record<string, number> = {};
+  const processOf: Record<string, number> = { direct: sim.pid, 'bare proxy': bare.pid, InTime: intime.pid };
   for (const target of targets) {
-    console.log(`  ${target.name.padEnd(12)} ${String(Math.round(rps[target.name]!)).padStart(6)}  ${(rps[target.name]! / rps.direct!).toFixed(2)}x direct`);
+    const before = cpuTimeMs(processOf[target.name]!) ?? NaN;
+    const result = await throughput(prepare(target, shape), 64, 500, 5000, errors);
+    rps[target.name] = result.rpsMedian;
+    cpuPerCall[target.name] = ((cpuTimeMs(processOf[target.name]!) ?? NaN) - before) / result.allCompleted;
   }
-  console.log(`  InTime is ${(rps.InTime! / rps['bare proxy']!).toFixed(2)}x the bare proxy's throughput`);
+  for (const target of targets) {
+    const server = target.name === 'direct' ? 'the sim' : target.name;
+    console.log(`  ${target.name.padEnd(12)} ${String(Math.round(rps[target.name]!)).padStart(6)}  ${(rps[target.name]! / rps.direct!).toFixed(2)}x direct   ${server} ${cpuPerCall[target.name]!.toFixed(3)} ms CPU per call`);
+  }
+  console.log(`  InTime is ${(rps.InTime! / rps['bare proxy']!).toFixed(2)}x the bare proxy's throughput, at ${(cpuPerCall.InTime! / cpuPerCall['bare proxy']!).toFixed(2)}x its CPU per call`);
 } finally {
   await stopServers([intime, bare, sim]);
   rmSync(scratch, { recursive: true, force: true });
