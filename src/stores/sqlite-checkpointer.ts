@@ -57,8 +57,8 @@ export class WalCheckpointer {
         this.stats.pagesCopied += result.checkpointed;
         // The WAL starts over only when a write finds all of it copied; under writes that never
         // pause, each pass ends a little behind and the WAL would grow for ever. Past 64 MiB the
-        // main connection copies the little that is left and starts it over: a short stall per
-        // 64 MiB written, where SQLite's own checkpoint stalled a commit per 4 MiB.
+        // main connection copies the little that is left, so its next write starts it over: a
+        // short stall per 64 MiB written, where SQLite's own checkpoint stalled a commit per 4 MiB.
         if (result.log > this.options.restartAboveFrames) {
           this.connection.restart();
           this.stats.restarts++;

@@ -49,7 +49,9 @@ export class SqliteLedger implements LedgerStore {
       this.db.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
       this.checkpointer = new WalCheckpointer(path, {
         fallBack: () => this.db.pragma('wal_autocheckpoint = 1000'),
-        restart: () => this.db.pragma('wal_checkpoint(RESTART)'),
+        // PASSIVE, not RESTART: RESTART waits for readers (another process reading the ledger)
+        // on this thread. Once this pass has copied the rest, the next write starts the WAL over.
+        restart: () => this.db.pragma('wal_checkpoint(PASSIVE)'),
       }, options.onWarning ?? ((message) => process.emitWarning(message)));
     }
     this.migrate();
