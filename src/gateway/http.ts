@@ -97,3 +97,14 @@ export function timeParameter(url: URL, name: string): number | undefined {
   if (Number.isNaN(time)) throw invalidRequest(`${name} must be an ISO date or time`, name);
   return time;
 }
+
+/** Resolves on whichever of the events the response emits first (and stops listening for the others). */
+export function firstEvent(response: ServerResponse, events: readonly string[]): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      for (const event of events) response.off(event, done);
+      resolve();
+    };
+    for (const event of events) response.on(event, done);
+  });
+}

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { GatewayError } from '../protocols/errors.js';
+import { firstEvent } from './http.js';
 
 /** A call being relayed, which the gateway can end from outside (deadline, exhaustion, stop). */
 export interface InFlightCall {
@@ -95,13 +96,5 @@ export function abortQuietly(abort: AbortController, reason?: unknown): void {
 /** Resolves once a response has been handed to the OS in full, or its connection is gone. */
 function responseEnded(response: ServerResponse): Promise<void> {
   if (response.writableFinished || response.destroyed) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      response.off('finish', done);
-      response.off('close', done);
-      resolve();
-    };
-    response.on('finish', done);
-    response.on('close', done);
-  });
+  return firstEvent(response, ['finish', 'close']);
 }

@@ -4,6 +4,7 @@ import { GatewayError } from '../protocols/errors.js';
 import { eventJson, serializeEvent, type SseEvent } from '../protocols/sse.js';
 import { StreamHold } from './approval-relay.js';
 import { streamJudge } from './contracts.js';
+import { firstEvent } from './http.js';
 import { passthroughHeaders, upstreamRequestId, type RelayArguments } from './relay-json.js';
 import type { CallRecord } from '../stores/ledger.js';
 import type { CallOutcome } from './settle.js';
@@ -131,15 +132,7 @@ export async function relayStream(relay: RelayArguments): Promise<void> {
 
 /** Waits until the agent has taken what was written, or has gone away. */
 function drained(response: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      response.off('drain', done);
-      response.off('close', done);
-      resolve();
-    };
-    response.on('drain', done);
-    response.on('close', done);
-  });
+  return firstEvent(response, ['drain', 'close']);
 }
 
 /** An SSE comment: SDKs skip it, a raw reader of the stream sees the verdict before the end. */
