@@ -4,6 +4,17 @@ import { remainingOf } from '../core/budget.js';
 import type { CallRecord } from '../stores/ledger.js';
 import type { Gateway } from './gateway.js';
 
+interface CallSeries {
+  labels: { model: string; provider: string; project: string };
+  spend: Counter.Internal;
+  calls: Map<string, Counter.Internal>;
+  input: Counter.Internal;
+  cacheRead: Counter.Internal;
+  cacheWrite: Counter.Internal;
+  output: Counter.Internal;
+  waste: Counter.Internal;
+}
+
 /**
  * Prometheus metrics (prom-client: a well-kept registry and text encoder, so the format
  * is right by construction). Counters move as calls settle; budget and reservation gauges
@@ -17,6 +28,7 @@ export class GatewayMetrics {
   private readonly waste: Counter;
   private readonly stopLatency: Histogram;
   private readonly overhead: Histogram;
+  private readonly series = new Map<string, CallSeries>();
 
   constructor(gateway: () => Gateway) {
     const registers = [this.registry];
@@ -65,17 +77,43 @@ export class GatewayMetrics {
   }
 
   observeCall(call: CallRecord): void {
-    const labels = { model: call.model, provider: call.provider, project: call.project ?? '' };
+    const series = this.seriesOf(call);
     const usd = toApproximateUsd(call.cost);
-    this.spend.inc(labels, usd);
-    this.calls.inc({ ...labels, status: call.status });
-    this.tokens.inc({ ...labels, kind: 'input' }, call.inputTokens);
-    this.tokens.inc({ ...labels, kind: 'cache_read' }, call.cacheReadTokens);
-    this.tokens.inc({ ...labels, kind: 'cache_write' }, call.cacheWriteTokens);
-    this.tokens.inc({ ...labels, kind: 'output' }, call.outputTokens);
+    series.spend.inc(usd);
+    let calls = series.calls.get(call.status);
+    if (!calls) series.calls.set(call.status, (calls = this.calls.labels({ ...series.labels, status: call.status })));
+    calls.inc();
+    series.input.inc(call.inputTokens);
+    series.cacheRead.inc(call.cacheReadTokens);
+    series.cacheWrite.inc(call.cacheWriteTokens);
+    series.output.inc(call.outputTokens);
     // Verdicts the gateway judges are in the record it settles; touching the series at 0
     // otherwise makes it show before any contract failed.
-    this.waste.inc(labels, call.contractVerdict === 'failed' ? usd : 0);
+    series.waste.inc(call.contractVerdict === 'failed' ? usd : 0);
+  }
+
+  /**
+   * A call's counters, looked up once per model, provider and project: prom-client checks
+   * and hashes a label set on every inc, 2 µs each, seven times a call.
+   */
+  private seriesOf(call: CallRecord): CallSeries {
+    const labels = { model: call.model, provider: call.provider, project: call.project ?? '' };
+    const key = `${labels.model}\u0000${labels.provider}\u0000${labels.project}`;
+    let series = this.series.get(key);
+    if (!series) {
+      series = {
+        labels,
+        spend: this.spend.labels(labels),
+        calls: new Map(),
+        input: this.tokens.labels({ ...labels, kind: 'input' }),
+        cacheRead: this.tokens.labels({ ...labels, kind: 'cache_read' }),
+        cacheWrite: this.tokens.labels({ ...labels, kind: 'cache_write' }),
+        output: this.tokens.labels({ ...labels, kind: 'output' }),
+        waste: this.waste.labels(labels),
+      };
+      this.series.set(key, series);
+    }
+    return series;
   }
 
   /**

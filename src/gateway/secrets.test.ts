@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { hashToken, newId, newToken, tokensMatch } from './secrets.js';
 
@@ -17,6 +18,8 @@ describe('token comparison', () => {
     expect(hashToken('a')).toHaveLength(64);
     expect(hashToken('a'.repeat(10_000))).toHaveLength(64);
     expect(hashToken('a')).not.toBe(hashToken('b'));
+    // The same digest whichever way Node computes it.
+    expect(hashToken('it_run_abc')).toBe(createHash('sha256').update('it_run_abc').digest('hex'));
   });
 });
 
