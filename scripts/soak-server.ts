@@ -1,10 +1,12 @@
 /**
  * Child process of the soak: the gateway alone (the sim and the load live in the parent),
- * reporting its own health over IPC every interval: RSS, heap, event-loop delay, open fds.
+ * reporting its own health over IPC every interval: RSS, heap, event-loop delay, open fds,
+ * the runs it holds in memory and the size of the ledger's WAL.
  * Started with --expose-gc so that the heap it reports is the heap retained after a full GC.
  * argv: <simUrl> <dataDir> <intervalMs>; INTIME_ADMIN_TOKEN carries the admin token.
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { startGateway } from '../src/gateway/gateway.js';
 import { createLogger } from '../src/gateway/log.js';
@@ -27,7 +29,18 @@ setInterval(() => {
     loopDelayP99Ms: delay.percentile(99) / 1e6,
     loopDelayMaxMs: delay.max / 1e6,
     fds: readdirSync('/proc/self/fd').length,
+    // Runs held in memory (forgotten once idle) and the WAL's size (checkpointed off the loop).
+    trackedRuns: gateway.gateway.budgets.trackedRuns(),
+    walMiB: walSize() / 2 ** 20,
   });
   delay.reset();
 }, Number(intervalText));
 process.on('disconnect', () => process.exit(0));
+
+function walSize(): number {
+  try {
+    return statSync(join(dataDir!, 'ledger.db-wal')).size;
+  } catch {
+    return 0;
+  }
+}

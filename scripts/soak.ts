@@ -32,7 +32,7 @@ const url = await new Promise<string>((resolve) => child.on('message', (message:
   if (message.type === 'listening') resolve(message.url!);
 }));
 
-interface Interval { at: number; calls: number; errors: number; p50: number; p99: number; rssMiB: number; heapMiB: number; loopDelayP99Ms: number; fds: number }
+interface Interval { at: number; calls: number; errors: number; p50: number; p99: number; rssMiB: number; heapMiB: number; loopDelayP99Ms: number; fds: number; trackedRuns: number; walMiB: number }
 const series: Interval[] = [];
 let latencies: number[] = [];
 let errors = 0;
@@ -40,7 +40,7 @@ child.on('message', (message: { type: string } & Partial<Interval>) => {
   if (message.type !== 'health') return;
   const sorted = latencies.sort((a, b) => a - b);
   const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
-  series.push({ at: series.length * INTERVAL_MS / 1000 + INTERVAL_MS / 1000, calls: sorted.length, errors, p50: at(0.5), p99: at(0.99), rssMiB: message.rssMiB!, heapMiB: message.heapMiB!, loopDelayP99Ms: message.loopDelayP99Ms!, fds: message.fds! });
+  series.push({ at: series.length * INTERVAL_MS / 1000 + INTERVAL_MS / 1000, calls: sorted.length, errors, p50: at(0.5), p99: at(0.99), rssMiB: message.rssMiB!, heapMiB: message.heapMiB!, loopDelayP99Ms: message.loopDelayP99Ms!, fds: message.fds!, trackedRuns: message.trackedRuns ?? 0, walMiB: message.walMiB ?? 0 });
   latencies = [];
   errors = 0;
 });
@@ -87,9 +87,9 @@ child.disconnect();
 await sim.close();
 rmSync(dataDir, { recursive: true, force: true });
 
-console.log('\n   t(s)   calls  errors   p50 ms   p99 ms   RSS MiB  heap MiB  loop p99 ms  fds');
+console.log('\n   t(s)   calls  errors   p50 ms   p99 ms   RSS MiB  heap MiB  loop p99 ms  fds   runs  WAL MiB');
 for (const row of series) {
-  console.log(`${String(row.at).padStart(7)} ${String(row.calls).padStart(7)} ${String(row.errors).padStart(7)} ${row.p50.toFixed(2).padStart(8)} ${row.p99.toFixed(2).padStart(8)} ${row.rssMiB.toFixed(1).padStart(9)} ${row.heapMiB.toFixed(1).padStart(9)} ${row.loopDelayP99Ms.toFixed(2).padStart(12)} ${String(row.fds).padStart(4)}`);
+  console.log(`${String(row.at).padStart(7)} ${String(row.calls).padStart(7)} ${String(row.errors).padStart(7)} ${row.p50.toFixed(2).padStart(8)} ${row.p99.toFixed(2).padStart(8)} ${row.rssMiB.toFixed(1).padStart(9)} ${row.heapMiB.toFixed(1).padStart(9)} ${row.loopDelayP99Ms.toFixed(2).padStart(12)} ${String(row.fds).padStart(4)} ${String(row.trackedRuns).padStart(6)} ${row.walMiB.toFixed(1).padStart(8)}`);
 }
 const loaded = series.filter((row) => row.calls > 0);
 const settled = loaded.slice(Math.floor(loaded.length / 4)); // after warm-up
