@@ -431,8 +431,10 @@ export class BudgetKeeper {
     const run = await this.run(runId);
     if (!run || run.state !== 'running') return false;
     this.runs.set(runId, { ...run, state: 'paused' });
-    await this.publish({ kind: 'paused', runId });
+    // Durable first: a replica that has not loaded the run (or has forgotten it, idle) ignores
+    // the signal and reads the state from the ledger when the run's next call comes.
     await this.ledger.setRunState(runId, 'paused', null, this.now());
+    await this.publish({ kind: 'paused', runId });
     this.events.emit('run-paused', { runId });
     return true;
   }
