@@ -64,6 +64,8 @@ describe('intime run', () => {
       const stop = runCli(['stop', runId!, '--note', 'enough', '--gateway', stack.gateway.url, '--admin-token', ADMIN_TOKEN]);
       expect(await stop.exited).toBe(0);
       expect(stop.stdout()).toContain(`run ${runId}: stopped`);
+      // The agent loops on calls: one in flight is cut, and the stop says how soon its agent knew.
+      expect(stop.stdout().trim()).toMatch(/: stopped( \((1 call in flight cut; its agent|\d+ calls in flight cut; their agents) had the error \d+\.\d ms after the request\))?$/);
       expect(await run.exited, run.stderr()).toBe(5);
       expect(alive(Number(readFileSync(pidFile, 'utf8')))).toBe(false);
     } finally {

@@ -15,10 +15,14 @@ export function registerControlCommands(program: Command): void {
     gatewayOptions(program.command(`${verb} <run>`).description(description))
       .option('--note <text>', 'why (kept in the audit trail)')
       .action(async (runId: string, options: Options) => {
-        const view = await new ApiClient(options).post<{ id: string; state: string; changed: boolean }>(
+        const view = await new ApiClient(options).post<{ id: string; state: string; changed: boolean; stop?: { callsCut: number; endedInMs: number } }>(
           `/api/runs/${encodeURIComponent(runId)}/${verb}`, { note: options.note });
         if (options.json) return console.log(JSON.stringify(view, null, 2));
-        console.log(view.changed ? `run ${view.id}: ${view.state}` : `run ${view.id} is ${view.state}; nothing to ${verb}`);
+        if (!view.changed) return console.log(`run ${view.id} is ${view.state}; nothing to ${verb}`);
+        const cut = view.stop && view.stop.callsCut > 0
+          ? ` (${view.stop.callsCut === 1 ? '1 call in flight cut; its agent' : `${view.stop.callsCut} calls in flight cut; their agents`} had the error ${view.stop.endedInMs.toFixed(1)} ms after the request)`
+          : '';
+        console.log(`run ${view.id}: ${view.state}${cut}`);
       });
   }
   gatewayOptions(program.command('audit').description('the audit trail: who stopped, paused, resumed, approved or denied what'))
