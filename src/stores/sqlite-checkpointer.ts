@@ -5,8 +5,8 @@ import { Worker } from 'node:worker_threads';
  * WAL checkpoints off the event loop. A checkpoint copies the WAL's pages into the database
  * file and fsyncs it. SQLite's automatic checkpoint runs inside whichever commit crosses
  * 1000 pages: with a call writing about eight, every ~125th call's response waited for it
- * (several milliseconds on a 2-core VM: the gateway's p99 at concurrency 1, and a third of
- * its throughput under load). Here a worker thread with its own connection runs PASSIVE
+ * (several milliseconds on a 2-core VM: the gateway's p99 at concurrency 1, and about a fifth
+ * of its throughput under load). Here a worker thread with its own connection runs PASSIVE
  * checkpoints, which never block the writer, shortly after commits; the main connection's
  * automatic checkpoint is off. If the worker cannot run, the automatic one comes back.
  */
@@ -52,6 +52,7 @@ export class WalCheckpointer {
       });
       worker.unref();
       worker.on('message', (result: { log: number; checkpointed: number }) => {
+        if (this.worker !== worker) return; // closed meanwhile
         this.running = false;
         this.stats.checkpoints++;
         this.stats.pagesCopied += result.checkpointed;
@@ -59,9 +60,14 @@ export class WalCheckpointer {
         // pause, each pass ends a little behind and the WAL would grow for ever. Past 64 MiB the
         // main connection copies the little that is left, so its next write starts it over: a
         // short stall per 64 MiB written, where SQLite's own checkpoint stalled a commit per 4 MiB.
-        if (result.log > this.options.restartAboveFrames) {
-          this.connection.restart();
-          this.stats.restarts++;
+        if (result.log > this.options.restartAboveFrames && !this.failed) {
+          try {
+            this.connection.restart();
+            this.stats.restarts++;
+          } catch (error) {
+            // The next pass tries again; a write is never failed for a checkpoint.
+            this.onError(`WAL catch-up checkpoint failed: ${(error as Error).message}`);
+          }
         }
         // Commits that came while it ran are in the WAL still.
         if (this.commitsSince > 0) this.timer ??= setTimeout(() => this.checkpoint(), this.options.afterMs).unref();
