@@ -5,6 +5,7 @@ import type {
   AuditEntry, BudgetRecord, CallRecord, ContractJudgement, ContractRecord, Identity, KeyRecord, LedgerStore, NewKey, NewRun, PrincipalRecord,
   ReservationRecord, Role, RunRecord, RunState, ScopeRef, SpendQuery, SpendRow, SpendTotals, WasteDimension, WasteRow,
 } from './ledger.js';
+import { CALL_COLUMN_NAMES, callValues, RESERVATION_COLUMN_NAMES, reservationValues } from './call-rows.js';
 import { PgContractQueries, WASTED_SUM } from './pg-contracts.js';
 import { PG_MIGRATIONS } from './pg-migrations.js';
 import { redactUrl } from './redis-budget-store.js';
@@ -14,12 +15,6 @@ import { callsWhere } from './calls-window.js';
 
 type Row = Record<string, unknown>;
 
-const CALL_COLUMNS = ['id', 'run_id', 'key_id', 'project', 'step', 'agent', 'provider', 'model', 'protocol', 'stream',
-  'input_tokens', 'cache_read_tokens', 'cache_write_tokens', 'output_tokens', 'reasoning_tokens',
-  'cost', 'estimated', 'status', 'http_status', 'error_code', 'upstream_request_id', 'started_at', 'latency_ms', 'ttft_ms',
-  'contract_verdict', 'contract_name', 'contract_version', 'contract_violation', 'attempt', 'retry_of', 'route_policy',
-  'precedents_injected', 'precedent_tokens'];
-const RESERVATION_COLUMNS = ['id', 'run_id', 'key_id', 'project', 'step', 'agent', 'provider', 'model', 'protocol', 'stream', 'prompt_tokens', 'reserved', 'created_at'];
 const placeholders = (count: number) => Array.from({ length: count }, (_, index) => `$${index + 1}`).join(', ');
 
 // Exact sums: NUMERIC split into micro-dollars and the pico-dollar rest, as the SQLite ledger returns them.
@@ -117,13 +112,9 @@ export class PgLedger implements LedgerStore {
 
   /** The entry and the end of its reservation in one transaction. A second entry for the same call is ignored. */
   async recordCall(call: CallRecord): Promise<void> {
-    const values = [call.id, call.runId, call.keyId, call.project, call.step, call.agent, call.provider, call.model, call.protocol, call.stream ? 1 : 0,
-      call.inputTokens, call.cacheReadTokens, call.cacheWriteTokens, call.outputTokens, call.reasoningTokens,
-      call.cost, call.estimated ? 1 : 0, call.status, call.httpStatus, call.errorCode, call.upstreamRequestId, call.startedAt, call.latencyMs, call.timeToFirstTokenMs,
-      call.contractVerdict ?? 'none', call.contractName ?? null, call.contractVersion ?? null, call.contractViolation ?? null, call.attempt ?? 1, call.retryOf ?? null, call.routePolicy ?? null,
-      call.precedentsInjected && call.precedentsInjected.length > 0 ? JSON.stringify(call.precedentsInjected) : null, call.precedentTokens ?? 0];
+    const values = callValues(call);
     await this.transaction(async (client) => {
-      await client.query(`INSERT INTO calls (${CALL_COLUMNS.join(', ')}) VALUES (${placeholders(CALL_COLUMNS.length)}) ON CONFLICT (id) DO NOTHING`, values);
+      await client.query(`INSERT INTO calls (${CALL_COLUMN_NAMES.join(', ')}) VALUES (${placeholders(CALL_COLUMN_NAMES.length)}) ON CONFLICT (id) DO NOTHING`, values);
       await client.query('DELETE FROM reservations WHERE id = $1', [call.id]);
     });
   }
@@ -148,9 +139,8 @@ export class PgLedger implements LedgerStore {
   }
 
   async putReservation(reservation: ReservationRecord): Promise<void> {
-    const r = reservation;
-    await this.query(`INSERT INTO reservations (${RESERVATION_COLUMNS.join(', ')}) VALUES (${placeholders(RESERVATION_COLUMNS.length)})`,
-      [r.id, r.runId, r.keyId, r.project, r.step, r.agent, r.provider, r.model, r.protocol, r.stream ? 1 : 0, r.promptTokens, r.reserved, r.createdAt]);
+    await this.query(`INSERT INTO reservations (${RESERVATION_COLUMN_NAMES.join(', ')}) VALUES (${placeholders(RESERVATION_COLUMN_NAMES.length)})`,
+      reservationValues(reservation));
   }
 
   async listReservations(): Promise<ReservationRecord[]> {

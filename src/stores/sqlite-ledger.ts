@@ -8,12 +8,17 @@ import type {
 } from './ledger.js';
 import { SqliteContractQueries, WASTE_COLUMNS, wastedFromRow } from './sqlite-contracts.js';
 import { WalCheckpointer } from './sqlite-checkpointer.js';
-import { callValues, INSERT_CALL_SQL, INSERT_RESERVATION_SQL, reservationValues } from './sqlite-inserts.js';
+import { CALL_COLUMN_NAMES, callValues, RESERVATION_COLUMN_NAMES, reservationValues } from './call-rows.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import { numberOrNull, stringOrNull } from './sqlite-rows.js';
 import { callsWhere } from './calls-window.js';
 
 type Row = Record<string, unknown>;
+
+/** An insert bound by position (see call-rows.ts for why). */
+function insertSql(table: string, columns: readonly string[]): string {
+  return `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`;
+}
 interface PendingWrite { write: () => void; resolve: () => void; reject: (error: unknown) => void }
 
 /**
@@ -55,9 +60,9 @@ export class SqliteLedger implements LedgerStore {
       }, options.onWarning ?? ((message) => process.emitWarning(message)));
     }
     this.migrate();
-    this.insertCall = this.db.prepare(INSERT_CALL_SQL);
+    this.insertCall = this.db.prepare(insertSql('calls', CALL_COLUMN_NAMES));
     this.deleteReservation = this.db.prepare('DELETE FROM reservations WHERE id = ?');
-    this.insertReservation = this.db.prepare(INSERT_RESERVATION_SQL);
+    this.insertReservation = this.db.prepare(insertSql('reservations', RESERVATION_COLUMN_NAMES));
     this.commitBatch = this.db.transaction((batch: PendingWrite[]) => {
       for (const pending of batch) pending.write();
     });
