@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError, invalidRequest } from '../protocols/errors.js';
 import { requireAct, type Principal } from './authorize.js';
-import type { EndedRun } from './budgets.js';
 import type { Gateway } from './gateway.js';
 import { parseJsonObject, readBody, sendJson } from './http.js';
 import { runView } from './views.js';
@@ -25,16 +24,18 @@ export async function handleRunControl(gateway: Gateway, request: IncomingMessag
   const note = body.note === undefined || body.note === null ? null : String(body.note).slice(0, 1000);
   if (typeof body.note === 'object' && body.note !== null) throw invalidRequest('"note" must be a string', 'note');
   let changed = false;
-  let ended: EndedRun | undefined;
-  let stopStartedAt = 0;
+  // What a stop did here: the calls it cut, and how soon after the request their agents all had the error.
+  let stop: { callsCut: number; endedInMs: number; allEnded: boolean } | undefined;
   switch (action) {
     case 'stop':
       changed = run.state === 'running' || run.state === 'paused';
       if (changed) {
-        stopStartedAt = performance.now();
-        ended = await gateway.budgets.endRun(run.id, 'stopped', note ?? `stopped by ${principal.name}`);
-        // From the request to the last cut call's error sent (this replica's calls).
-        if (ended) gateway.metrics.observeStop((stopStartedAt - receivedAt + ended.endedInMs) / 1000);
+        const startedAt = performance.now();
+        const ended = await gateway.budgets.endRun(run.id, 'stopped', note ?? `stopped by ${principal.name}`);
+        if (ended) {
+          stop = { callsCut: ended.callsCut, endedInMs: Math.round((startedAt - receivedAt + ended.endedInMs) * 1000) / 1000, allEnded: ended.allEnded };
+          gateway.metrics.observeStop(stop.endedInMs / 1000);
+        }
         // A stop with a reason is worth remembering; one without says nothing to learn from.
         if (note) await precedentFromStop(gateway, run, note, principal.name);
       }
@@ -56,8 +57,6 @@ export async function handleRunControl(gateway: Gateway, request: IncomingMessag
   const current = (await gateway.budgets.run(run.id))!;
   const totals = await gateway.ledger.runTotals([run.id]);
   const view = runView(current, totals.get(run.id), await gateway.budgets.runClock(run.id));
-  // What the stop did here: the calls it cut, and how soon after the request their agents all had the error.
-  const stop = ended && { callsCut: ended.callsCut, endedInMs: Math.round((stopStartedAt - receivedAt + ended.endedInMs) * 1000) / 1000, allEnded: ended.allEnded };
   sendJson(response, 200, { ...view, changed, ...(stop ? { stop } : {}) });
   return true;
 }

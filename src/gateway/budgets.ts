@@ -373,13 +373,14 @@ export class BudgetKeeper {
     const run = await this.run(runId);
     if (!run) return undefined;
     const scope = `run:${run.id}`;
+    const known = this.store.has(scope);
     try {
       await this.ensureScope(scope, runDefinition(run, this.options.softThreshold), { kind: 'run', id: run.id }, this.now());
     } catch {
       return this.clock({ kind: 'run', run });
     }
     // Read back after it ended (and its counters were dropped): defined again, and dropped again.
-    if (!isLive(run.state)) await this.retireScope(run.id);
+    if (!known && !isLive(run.state)) await this.retireScope(run.id);
     return clockOf(await this.scopeState(scope));
   }
 

@@ -57,7 +57,7 @@ export interface CutTracking {
 /**
  * Registers a call so the gateway can cut it. A cut first tells the relay (which ends the
  * agent's response), then aborts the upstream request a turn later: aborting costs about
- * 0.2 ms each in undici, and a stop of many calls should end every agent's stream first.
+ * 0.1 ms each in undici, and a stop of many calls should end every agent's stream first.
  */
 export function trackCuts(inflight: InFlightCalls, runIds: string[], id: string, abort: AbortController, response: ServerResponse): CutTracking {
   let reason: GatewayError | undefined;
